@@ -1,0 +1,1 @@
+"""Subcommands of ``clue``; one module per group, each with ``add_parser(subparsers)``."""

@@ -1,0 +1,74 @@
+"""The engine's unit of work: a Request is pure data with a stable key.
+
+The key hashes everything that determines an answer (endpoint identity, canonical messages,
+sampling parameters, protocol version) so a resume or a re-score never asks twice, and the same
+question put to a different model never reuses an answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+__all__ = ["PROTOCOL_VERSION", "Message", "Request", "Result", "request_key", "canonical_json"]
+
+#: Bump when prompts or request construction change in a way that changes answers.
+PROTOCOL_VERSION = "clue-2de4314/1"
+
+Message = Mapping[str, str]  # {"role": ..., "content": ...}
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal data always gives equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(identity: str, messages: Sequence[Message], params: Mapping[str, Any]) -> str:
+    """Stable hex key for one request to one endpoint identity."""
+    canonical = canonical_json(
+        {
+            "identity": identity,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "params": dict(params),
+            "protocol": PROTOCOL_VERSION,
+        }
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One chat-completion request. ``params`` holds sampling fields (max_tokens, temperature, ...)."""
+
+    key: str
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any]) -> "Request":
+        return cls(request_key(identity, messages, params), tuple(messages), dict(params))
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The OpenAI chat-completions JSON body for this request."""
+        return {"model": model, "messages": [dict(m) for m in self.messages], **self.params}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What came back for one Request: an answer or a recorded error, never both."""
+
+    key: str
+    text: str | None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    attempts: int = 1
+    error: str | None = None
+    replica: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None

@@ -1,0 +1,300 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 with switchable faults, for tests and benches.
+
+It speaks the parts of vLLM, TGI and llama.cpp that clue-client uses: ``/v1/chat/completions``,
+``/v1/models``, ``/tokenize``, ``/detokenize``, ``/health``, ``/info`` (TGI), ``/props`` (llama.cpp).
+Its tokenizer is deterministic (a token is optional leading whitespace plus a word or one symbol), so
+``"".join(pieces) == text`` and tests can check budgets against the server's own counts.
+
+Faults are chosen per request by ``fault_for(prompt_id, attempt)``; the server counts requests and
+answers per prompt, so tests can prove that nothing answered is ever sent again.
+
+Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+
+FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx")
+
+
+def tokenize(text: str) -> list[str]:
+    """Pieces whose concatenation is exactly ``text``."""
+    return TOKEN_RE.findall(text)
+
+
+def prompt_id(messages: list[dict[str, Any]]) -> str:
+    """Identity of a conversation, independent of model and sampling."""
+    raw = json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def default_responder(body: dict[str, Any]) -> str:
+    """A deterministic answer derived from the last user turn."""
+    last = body["messages"][-1]["content"]
+    digest = hashlib.sha256(last.encode()).hexdigest()[:6]
+    return f"ENTAILMENT answer-{digest}"
+
+
+def random_first_attempt_faults(rate: float, kinds: tuple[str, ...], seed: int = 0) -> Callable[[str, int], str | None]:
+    """Fault plan: a seeded share ``rate`` of prompts fail their first attempt with one of ``kinds``."""
+
+    def plan(pid: str, attempt: int) -> str | None:
+        if attempt != 1:
+            return None
+        rng = random.Random(f"{seed}:{pid}")
+        return rng.choice(kinds) if rng.random() < rate else None
+
+    return plan
+
+
+@dataclass
+class FakeServer:
+    """Start with ``start()`` (returns the base URL), stop with ``stop()``; also a context manager."""
+
+    model: str = "fake-model"
+    context_length: int = 4096
+    delay_s: float = 0.0
+    slow_s: float = 2.0
+    retry_after: str = "0"
+    api_key: str | None = None
+    responder: Callable[[dict[str, Any]], str] = default_responder
+    fault_for: Callable[[str, int], str | None] = lambda pid, attempt: None
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: Counter = field(default_factory=Counter)  # prompt id -> chat requests received
+    answered: Counter = field(default_factory=Counter)  # prompt id -> 200 answers sent
+    auth_headers: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self._vocab: dict[str, int] = {}
+        self._pieces: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # ---- tokenizer -------------------------------------------------------------------------
+    def token_ids(self, text: str) -> list[int]:
+        ids = []
+        for piece in tokenize(text):
+            if piece not in self._vocab:
+                self._vocab[piece] = len(self._pieces)
+                self._pieces.append(piece)
+            ids.append(self._vocab[piece])
+        return ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        return "".join(self._pieces[i] for i in ids)
+
+    def count_prompt(self, messages: list[dict[str, Any]]) -> int:
+        """Prompt tokens of a chat: the contents plus a small per-turn template overhead."""
+        return sum(len(self.token_ids(m.get("content", ""))) + 4 for m in messages)
+
+    # ---- app ---------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/tokenize", self._tokenize)
+        app.router.add_post("/detokenize", self._detokenize)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/info", self._info)
+        app.router.add_get("/props", self._props)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        return web.json_response(
+            {"object": "list", "data": [{"id": self.model, "object": "model", "max_model_len": self.context_length}]}
+        )
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"model_id": self.model, "max_input_tokens": self.context_length - 1, "max_total_tokens": self.context_length}
+        )
+
+    async def _props(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"default_generation_settings": {"n_ctx": self.context_length}, "total_slots": 4, "model_path": self.model}
+        )
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "inputs" in body:  # TGI: list of tokens with character offsets
+            out, pos = [], 0
+            for piece in tokenize(body["inputs"]):
+                out.append({"id": self.token_ids(piece)[0], "text": piece, "start": pos, "stop": pos + len(piece)})
+                pos += len(piece)
+            return web.json_response(out)
+        if "content" in body:  # llama.cpp
+            ids = self.token_ids(body["content"])
+            if body.get("with_pieces"):
+                return web.json_response({"tokens": [{"id": i, "piece": self._pieces[i]} for i in ids]})
+            return web.json_response({"tokens": ids})
+        text = body.get("prompt")
+        if text is None and "messages" in body:
+            return web.json_response({"count": self.count_prompt(body["messages"]), "max_model_len": self.context_length})
+        ids = self.token_ids(text or "")
+        return web.json_response({"count": len(ids), "max_model_len": self.context_length, "tokens": ids})
+
+    async def _detokenize(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        text = self.detokenize(body["tokens"])
+        return web.json_response({"prompt": text, "content": text})
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        self.auth_headers.append(header)
+        if self.api_key is not None and header != f"Bearer {self.api_key}":
+            return web.json_response(
+                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}},
+                status=401,
+            )
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        body = await request.json()
+        pid = prompt_id(body["messages"])
+        self.requests[pid] += 1
+        fault = self.fault_for(pid, self.requests[pid])
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, body, pid, fault)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request, body: dict[str, Any], pid: str, fault: str | None) -> web.StreamResponse:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if fault == "429":
+            return web.json_response(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
+                status=429,
+                headers={"Retry-After": self.retry_after},
+            )
+        if fault in ("500", "503"):
+            return web.json_response({"error": {"message": "server error", "type": "server_error"}}, status=int(fault))
+        if fault == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        if fault == "slow":
+            await asyncio.sleep(self.slow_s)
+        prompt_tokens = self.count_prompt(body["messages"])
+        max_tokens = int(body.get("max_tokens") or 16)
+        if fault in ("400ctx", "422ctx", "llama400ctx") or prompt_tokens + max_tokens > self.context_length:
+            return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
+        text = self.responder(body)
+        completion_ids = self.token_ids(text)[:max_tokens]
+        text = self.detokenize(completion_ids)
+        payload = {
+            "id": f"chatcmpl-{pid}",
+            "object": "chat.completion",
+            "model": body.get("model", self.model),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(completion_ids),
+                "total_tokens": prompt_tokens + len(completion_ids),
+            },
+        }
+        raw = json.dumps(payload)
+        if fault == "truncated":
+            return web.Response(text=raw[: len(raw) // 2], content_type="application/json")
+        self.answered[pid] += 1
+        return web.Response(text=raw, content_type="application/json")
+
+    def _context_error(self, kind: str, prompt_tokens: int, max_tokens: int) -> web.Response:
+        if kind == "422ctx":  # TGI
+            msg = f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= {self.context_length}."
+            return web.json_response({"error": msg, "error_type": "validation"}, status=422)
+        if kind == "llama400ctx":
+            return web.json_response(
+                {"error": {"code": 400, "message": "the request exceeds the available context size",
+                           "type": "exceed_context_size_error", "n_prompt_tokens": prompt_tokens,
+                           "n_ctx": self.context_length}},
+                status=400,
+            )
+        msg = (f"This model's maximum context length is {self.context_length} tokens. However, you requested "
+               f"{prompt_tokens + max_tokens} tokens.")
+        return web.json_response({"object": "error", "message": msg, "type": "BadRequestError", "code": 400}, status=400)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> str:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+            self._loop.run_until_complete(site.start())
+            sock = site._server.sockets[0]  # type: ignore[union-attr]
+            self.port = sock.getsockname()[1]
+            self.base_url = f"http://{self.host}:{self.port}/v1"
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-openai-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake server did not start within 10 s")
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self) -> "FakeServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--context-length", type=int, default=4096)
+    args = parser.parse_args()
+    server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length)
+    server.start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
