@@ -1,0 +1,242 @@
+"""endpoints.toml → validated, immutable Endpoint objects.
+
+Validation happens here, where the data enters, and every failure is one line naming the file, the
+endpoint and the key. Secrets never live in the file: ``api_key_env`` names an environment variable,
+read only when the key is needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+__all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url"]
+
+Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
+
+DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
+
+
+class Sampling(BaseModel):
+    """Sampling defaults sent with every request (CLUE's published numbers used greedy decoding)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+class _EndpointModel(BaseModel):
+    """Schema of one ``[endpoints.NAME]`` table; unknown keys and wrong types are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    base_url: str | None = None
+    base_urls: list[str] | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    kind: Kind = "generic"
+    embedded: bool = False
+    max_concurrency: int = Field(default=8, ge=1, le=4096)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=50)
+    context_length: int | None = Field(default=None, gt=0)
+    hosted: bool | None = None
+    allow_credentialed_data: bool = False
+    sampling: Sampling = Sampling()
+    price_per_million_input: float | None = Field(default=None, ge=0)
+    price_per_million_output: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_url_source(self) -> "_EndpointModel":
+        if self.base_url and self.base_urls:
+            raise ValueError("give base_url or base_urls, not both")
+        if not (self.base_url or self.base_urls or self.embedded):
+            raise ValueError("needs base_url (or base_urls, or embedded = true)")
+        for url in self.urls():
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ValueError(f"'{url}' is not an http(s) URL")
+        return self
+
+    def urls(self) -> list[str]:
+        return list(self.base_urls or ([self.base_url] if self.base_url else []))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A named, validated endpoint. ``base_urls`` has one entry per replica."""
+
+    name: str
+    base_urls: tuple[str, ...]
+    model: str | None = None
+    api_key_env: str | None = None
+    kind: Kind = "generic"
+    embedded: bool = False
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: int | None = None
+    timeout_s: float = 300.0
+    max_retries: int = 6
+    context_length: int | None = None
+    hosted: bool = True
+    allow_credentialed_data: bool = False
+    sampling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
+    price_per_million_input: float | None = None
+    price_per_million_output: float | None = None
+    source: str = "<command line>"
+
+    @property
+    def base_url(self) -> str:
+        return self.base_urls[0]
+
+    def identity(self, model: str) -> str:
+        """What makes answers comparable: the served model and the set of servers (not which replica).
+
+        An embedded server gets a new port each run, so its identity is the model alone.
+        """
+        where = "embedded" if self.embedded else ",".join(sorted(self.base_urls))
+        return f"{model}@{where}"
+
+    def api_key(self) -> str | None:
+        """The key from the named environment variable; a missing variable is a config error."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(
+                f"{self.source}: endpoint '{self.name}': api_key_env: environment variable "
+                f"{self.api_key_env} is not set"
+            )
+        return value
+
+    def with_overrides(self, **changes: Any) -> "Endpoint":
+        """Command line over file: only values actually given replace the file's."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def prices(self) -> dict[str, float] | None:
+        if self.price_per_million_input is None and self.price_per_million_output is None:
+            return None
+        return {
+            "input_per_million": self.price_per_million_input or 0.0,
+            "output_per_million": self.price_per_million_output or 0.0,
+        }
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def normalize_base_url(url: str) -> str:
+    """Accept ``http://host:8000`` as well as ``http://host:8000/v1``; no trailing slash."""
+    url = url.rstrip("/")
+    return url if urlsplit(url).path else url + "/v1"
+
+
+def is_private_host(url: str) -> bool:
+    """Loopback and private addresses count as self-hosted; any other host is treated as hosted."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def default_config_path() -> Path:
+    """``./endpoints.toml`` when present, else the copy shipped with the package."""
+    local = Path("endpoints.toml")
+    if local.is_file():
+        return local
+    shipped = Path(__file__).with_name("endpoints.toml")
+    if shipped.is_file():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "endpoints.toml"
+
+
+def _format_validation_error(path: Path, name: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(table)"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: endpoint '{name}': unknown key '{key}'"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: endpoint '{name}': key '{key}': {message}"
+
+
+def _endpoint_from_table(path: Path, name: str, table: Any) -> Endpoint:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: endpoint '{name}': must be a table")
+    try:
+        parsed = _EndpointModel.model_validate(table)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, name, exc)) from None
+    urls = tuple(normalize_base_url(u) for u in parsed.urls())
+    hosted = parsed.hosted if parsed.hosted is not None else not all(is_private_host(u) for u in urls)
+    if parsed.embedded:
+        hosted = False
+    return Endpoint(
+        name=name,
+        base_urls=urls,
+        model=parsed.model,
+        api_key_env=parsed.api_key_env,
+        kind=parsed.kind,
+        embedded=parsed.embedded,
+        max_concurrency=parsed.max_concurrency,
+        requests_per_minute=parsed.requests_per_minute,
+        tokens_per_minute=parsed.tokens_per_minute,
+        timeout_s=parsed.timeout_s,
+        max_retries=parsed.max_retries,
+        context_length=parsed.context_length,
+        hosted=hosted,
+        allow_credentialed_data=parsed.allow_credentialed_data,
+        sampling=parsed.sampling.model_dump(exclude_none=True),
+        price_per_million_input=parsed.price_per_million_input,
+        price_per_million_output=parsed.price_per_million_output,
+        source=str(path),
+    )
+
+
+def load_endpoints(path: Path | None = None) -> dict[str, Endpoint]:
+    """Read and validate every endpoint in the file."""
+    path = path or default_config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    unknown = set(raw) - {"endpoints"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key '{sorted(unknown)[0]}' (expected [endpoints.NAME] tables)")
+    tables = raw.get("endpoints", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: 'endpoints' must be a table of [endpoints.NAME] tables")
+    return {name: _endpoint_from_table(path, name, table) for name, table in tables.items()}
+
+
+def resolve_endpoint(name_or_url: str, config_path: Path | None = None) -> Endpoint:
+    """A configured endpoint by name, or an ad-hoc one from a URL (hosted unless loopback/private)."""
+    if is_url(name_or_url):
+        url = normalize_base_url(name_or_url)
+        if not urlsplit(url).hostname:
+            raise ConfigError(f"--endpoint: '{name_or_url}' is not a valid URL")
+        return Endpoint(name=url, base_urls=(url,), hosted=not is_private_host(url))
+    endpoints = load_endpoints(config_path)
+    if name_or_url not in endpoints:
+        known = ", ".join(sorted(endpoints)) or "none"
+        where = config_path or default_config_path()
+        raise ConfigError(f"{where}: no endpoint named '{name_or_url}' (known: {known}; or pass a URL)")
+    return endpoints[name_or_url]
