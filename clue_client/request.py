@@ -68,6 +68,7 @@ class Result:
     attempts: int = 1
     error: str | None = None
     replica: str | None = None
+    retryable: bool = False  # the error was transient (retries ran out): a rerun tries again
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,269 @@
+"""Send chat-completion Requests concurrently and yield Results as they arrive.
+
+Task-agnostic: Requests in, Results out. One pooled HTTP client per endpoint (httpx over the aiohttp
+transport, the fastest pairing measured in bench/client_overhead.py), a replica pool for concurrency and
+routing, requests/min via asyncio-throttle, a tokens/min budget, and tenacity retries that honour
+``Retry-After``. What to do with each HTTP outcome is decided in ``outcome.py`` alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterable
+
+import httpx
+from asyncio_throttle import Throttler
+from httpx_aiohttp import AiohttpTransport
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from .config import Endpoint
+from .errors import UserError
+from .outcome import Action, Outcome, classify_status, parse_completion
+from .ratelimit import TokenBudget, estimate_tokens
+from .replicas import Replica, ReplicaPool
+from .request import Request, Result
+
+__all__ = ["Engine", "EngineStats", "RunAborted", "make_client", "Backoff"]
+
+
+class RunAborted(UserError):
+    """The server said no in a way no retry can fix (bad key, unknown model)."""
+
+
+class _Retryable(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter; ``Retry-After`` from the server wins when given (capped)."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    jitter_s: float = 0.5
+    max_retry_after_s: float = 120.0
+
+
+@dataclass
+class EngineStats:
+    """Live counters for the progress display and the run summary."""
+
+    total: int = 0
+    done: int = 0
+    errors: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    stopped_reason: str | None = None
+
+    def tokens_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.completion_tokens / elapsed if elapsed > 0 else 0.0
+
+
+def make_client(endpoint: Endpoint, connections: int) -> httpx.AsyncClient:
+    """The shared pooled client; no per-request setup, keep-alive sized to the concurrency."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    timeout = httpx.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
+    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout, limits=limits)
+
+
+class Engine:
+    """Runs Requests against one endpoint; use as ``async with Engine(...) as engine``."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        *,
+        concurrency: int | None = None,
+        backoff: Backoff = Backoff(),
+        max_cost: float | None = None,
+        base_urls: tuple[str, ...] | None = None,
+        all_down_timeout_s: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.model = model
+        self.backoff = backoff
+        self.max_cost = max_cost
+        self.stats = EngineStats()
+        per_replica = concurrency or endpoint.max_concurrency
+        urls = base_urls or endpoint.base_urls
+        self.pool = ReplicaPool(urls, per_replica, self._probe, all_down_timeout_s=all_down_timeout_s)
+        self._client = make_client(endpoint, self.pool.capacity + len(urls))
+        self._headers = {"Content-Type": "application/json"}
+        if (key := endpoint.api_key()) is not None:
+            self._headers["Authorization"] = f"Bearer {key}"
+        rpm = endpoint.requests_per_minute
+        self._throttler = Throttler(rate_limit=max(1, int(rpm)), period=60.0 * max(1, int(rpm)) / rpm) if rpm else None
+        self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
+        self._stop_sending = False
+
+    async def __aenter__(self) -> "Engine":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pool.close()
+        await self._client.aclose()
+
+    # ---- public ----------------------------------------------------------------------------
+    async def run(self, requests: Iterable[Request], total: int | None = None) -> AsyncIterator[Result]:
+        """Yield one Result per Request, in completion order. Streams: holds only what is in flight."""
+        self.stats.total = total if total is not None else getattr(requests, "__len__", lambda: 0)()
+        source = iter(requests)
+        results: asyncio.Queue[Result | BaseException | None] = asyncio.Queue(maxsize=2 * self.pool.capacity)
+        n_workers = self.pool.capacity
+
+        async def worker() -> None:
+            try:
+                while not self._stop_sending and (request := next(source, None)) is not None:
+                    if self._over_budget(request):
+                        self._stop_sending = True
+                        self.stats.stopped_reason = f"--max-cost {self.max_cost} reached"
+                        break
+                    await results.put(await self._send(request))
+            except BaseException as exc:  # surfaced to the consumer, which cancels the rest
+                await results.put(exc)
+                return
+            await results.put(None)
+
+        workers = [asyncio.create_task(worker()) for _ in range(n_workers)]
+        finished = 0
+        try:
+            while finished < n_workers:
+                item = await results.get()
+                if item is None:
+                    finished += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    # ---- one request, with retries ---------------------------------------------------------
+    def _over_budget(self, request: Request) -> bool:
+        prices = self.endpoint.prices()
+        if self.max_cost is None or prices is None:
+            return False
+        estimate = estimate_tokens(request.messages, request.params.get("max_tokens"))
+        worst = estimate * max(prices["input_per_million"], prices["output_per_million"]) / 1e6
+        return self.stats.cost + worst > self.max_cost
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = exc.outcome.retry_after_s if isinstance(exc, _Retryable) else None
+        if hint is not None:
+            return min(hint, self.backoff.max_retry_after_s)
+        return wait_exponential_jitter(self.backoff.initial_s, self.backoff.max_s, jitter=self.backoff.jitter_s)(state)
+
+    async def _send(self, request: Request) -> Result:
+        body = request.body(self.model)
+        attempts = 0
+        last_error = "no attempt made"
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.endpoint.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    if attempts > 1:
+                        self.stats.retries += 1
+                    outcome, latency, replica = await self._attempt(request, body)
+                    if outcome.action in (Action.RETRY, Action.RATE_LIMITED):
+                        last_error = outcome.error or "retryable error"
+                        raise _Retryable(outcome)
+        except _Retryable:
+            return self._finish(
+                Result(request.key, None, attempts=attempts, error=f"gave up after {attempts} attempts: {last_error}", retryable=True)
+            )
+        if outcome.action is Action.ABORT:
+            self._stop_sending = True
+            raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
+        if outcome.action is Action.RECORD:
+            return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica))
+        payload = outcome.payload or {}
+        return self._finish(
+            Result(
+                request.key,
+                payload["text"],
+                finish_reason=payload.get("finish_reason"),
+                prompt_tokens=payload.get("prompt_tokens"),
+                completion_tokens=payload.get("completion_tokens"),
+                latency_s=latency,
+                attempts=attempts,
+                replica=replica,
+            )
+        )
+
+    def _finish(self, result: Result) -> Result:
+        self.stats.done += 1
+        if result.error is not None:
+            self.stats.errors += 1
+        self.stats.prompt_tokens += result.prompt_tokens or 0
+        self.stats.completion_tokens += result.completion_tokens or 0
+        if (prices := self.endpoint.prices()) is not None:
+            self.stats.cost += ((result.prompt_tokens or 0) * prices["input_per_million"]
+                                + (result.completion_tokens or 0) * prices["output_per_million"]) / 1e6
+        return result
+
+    async def _attempt(self, request: Request, body: dict) -> tuple[Outcome, float | None, str | None]:
+        """One HTTP exchange, classified. Returns the outcome, latency when answered, and the replica URL."""
+        if self._throttler is not None:
+            await self._throttler.acquire()
+        estimate = estimate_tokens(request.messages, request.params.get("max_tokens"))
+        if self._budget is not None:
+            await self._budget.spend(estimate)
+        replica = await self.pool.acquire()
+        started = time.perf_counter()
+        outcome: Outcome | None = None
+        try:
+            response = await self._client.post(f"{replica.url}/chat/completions", json=body, headers=self._headers)
+            content = response.content
+            if response.is_success:
+                outcome = parse_completion(content)
+            else:
+                outcome = classify_status(response.status_code, response.headers, content)
+        except httpx.TimeoutException as exc:
+            outcome = Outcome(Action.RETRY, f"timeout ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__}: {exc})", connection_failed=True)
+        finally:
+            latency = time.perf_counter() - started
+            await self._release(replica, outcome, latency)
+        if self._budget is not None and outcome.payload and "text" in outcome.payload:
+            used = (outcome.payload.get("prompt_tokens") or 0) + (outcome.payload.get("completion_tokens") or 0)
+            self._budget.settle(estimate, used or estimate)
+        return outcome, (latency if outcome.action is Action.DONE else None), replica.url
+
+    async def _release(self, replica: Replica, outcome: Outcome | None, latency: float) -> None:
+        if outcome is None:  # cancelled mid-request
+            await self.pool.release(replica)
+            return
+        await self.pool.release(
+            replica,
+            latency_s=latency if outcome.action is Action.DONE else None,
+            rate_limited=outcome.action is Action.RATE_LIMITED,
+            connect_failed=outcome.connection_failed,
+            failed=outcome.action in (Action.RETRY, Action.RECORD),
+        )
+
+    async def _probe(self, url: str) -> bool:
+        """Is a down replica back? Any HTTP answer from its model list counts."""
+        try:
+            await self._client.get(f"{url}/models", headers=self._headers, timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return True

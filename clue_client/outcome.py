@@ -1,0 +1,130 @@
+"""Classify one HTTP exchange: the single place that decides done / retry / rate-limited / record / abort.
+
+Servers disagree on error shapes: OpenAI and vLLM-style ``{"error": {"message", "type", "code"}}`` or
+``{"object": "error", "message", ...}``, TGI ``{"error": "...", "error_type": "..."}``, llama.cpp
+``{"error": {"code", "message", "type": "exceed_context_size_error"}}``. All become one ``ServerError``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Mapping
+
+__all__ = ["Action", "Outcome", "ServerError", "parse_error_body", "parse_retry_after", "classify_status", "parse_completion"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+AUTH_STATUS = frozenset({401, 403})
+
+
+class Action(Enum):
+    DONE = "done"
+    RETRY = "retry"  # transient: backoff and try again (maybe on another replica)
+    RATE_LIMITED = "rate_limited"  # retry, and lower the concurrency
+    RECORD = "record"  # the request itself is at fault (e.g. context overflow): store the error, go on
+    ABORT = "abort"  # the whole run cannot succeed (bad key, unknown model): stop
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    status: int
+    message: str
+    type: str | None = None
+
+    def __str__(self) -> str:
+        kind = f" {self.type}" if self.type else ""
+        return f"HTTP {self.status}{kind}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: Action
+    error: str | None = None
+    retry_after_s: float | None = None
+    payload: Mapping[str, Any] | None = None
+    connection_failed: bool = False  # counts toward marking a replica down
+
+
+def parse_error_body(status: int, body: bytes | str) -> ServerError:
+    """One error type out of every server's error body; falls back to the raw text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ServerError(status, text.strip()[:300] or "(empty body)")
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, str):  # TGI
+            return ServerError(status, err[:300], data.get("error_type"))
+        if isinstance(err, dict):  # OpenAI, vLLM, llama.cpp
+            message = err.get("message") or err.get("detail") or json.dumps(err)[:300]
+            kind = err.get("type") or err.get("code")
+            return ServerError(status, str(message)[:300], str(kind) if kind is not None else None)
+        if "detail" in data:
+            return ServerError(status, str(data["detail"])[:300])
+    return ServerError(status, text.strip()[:300])
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delta seconds or HTTP date) or ``retry-after-ms``."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (now if now is not None else time.time()))
+
+
+def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+    """Decide what to do with a non-2xx answer."""
+    error = parse_error_body(status, body)
+    wait = parse_retry_after(headers)
+    if status == 429 or (status == 503 and "overloaded" in error.message.lower()):
+        return Outcome(Action.RATE_LIMITED, str(error), wait)
+    if status in RETRYABLE_STATUS:
+        return Outcome(Action.RETRY, str(error), wait)
+    if status in AUTH_STATUS:
+        return Outcome(Action.ABORT, f"{error} (check the API key in the endpoint's api_key_env variable)")
+    if status == 404:
+        return Outcome(Action.ABORT, f"{error} (check the endpoint URL and model id)")
+    return Outcome(Action.RECORD, str(error))
+
+
+def parse_completion(body: bytes) -> Outcome:
+    """A 2xx body: DONE with the payload, or RETRY when it is not a usable chat completion."""
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content")
+        if content is None:
+            content = message.get("reasoning_content") or ""
+        if not isinstance(content, str):
+            raise TypeError("content is not a string")
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return Outcome(Action.RETRY, f"unparseable response body ({type(exc).__name__})")
+    usage = data.get("usage") or {}
+    return Outcome(
+        Action.DONE,
+        payload={
+            "text": content,
+            "finish_reason": choice.get("finish_reason"),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "model": data.get("model"),
+        },
+    )
