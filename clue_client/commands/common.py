@@ -1,0 +1,58 @@
+"""Flags and output shared by several subcommands (scoring options, the results table)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["add_scoring_flags", "scoring_options", "print_results"]
+
+stdout = Console(highlight=False)
+
+
+def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scoring")
+    group.add_argument("--clue-compat", action="store_true",
+                       help="reproduce CLUE's first-sample-counted-twice mean for MedNLI and MeDiSumCode")
+    group.add_argument("--bertscore-model", help="BERTScore model name or local path (default: CLUE's SciBERT)")
+    group.add_argument("--bertscore-layer", type=int, help="BERTScore layer (default: 8 for SciBERT)")
+    group.add_argument("--no-bertscore", action="store_true", help="skip BERTScore (tasks are marked partial)")
+    group.add_argument("--umls-model", help="local path of the scispacy model for UMLS F1")
+    group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
+    group.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
+
+
+def scoring_options(args: argparse.Namespace) -> Any:
+    from ..scoring import ScoringOptions
+
+    return ScoringOptions(
+        clue_compat=args.clue_compat,
+        bertscore_model=args.bertscore_model,
+        bertscore_layer=args.bertscore_layer,
+        bertscore=not args.no_bertscore,
+        umls=not args.no_umls,
+        umls_model=args.umls_model,
+        bootstrap=args.bootstrap,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_results(results: dict[str, Any]) -> None:
+    """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
+    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}")
+    for column in ("task", "score %", "95% CI", "n", "errors", "partial"):
+        table.add_column(column, justify="left" if column in ("task", "partial") else "right")
+    for task_id, task in results.get("tasks", {}).items():
+        ci = task.get("ci95") or [None, None]
+        table.add_row(task_id, _pct(task.get("score")), f"{_pct(ci[0])}-{_pct(ci[1])}", str(task.get("n", 0)),
+                      str(task.get("n_errors", 0)), ", ".join(task.get("partial") or []))
+    for level in ("level1", "level2"):
+        ci = (results.get("levels_ci95") or {}).get(level) or [None, None]
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), f"{_pct(ci[0])}-{_pct(ci[1])}", "", "", "")
+    stdout.print(table)

@@ -1,0 +1,74 @@
+"""``clue endpoints list|check``: what is configured, and whether a server answers as expected."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.table import Table
+
+from ..config import Endpoint, default_config_path, load_endpoints, resolve_endpoint
+from ..errors import UserError
+from ..runner import resolve_model
+from .common import stdout
+from .run import _served
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("endpoints", help="list or check configured endpoints")
+    sub = p.add_subparsers(dest="action", required=True)
+    lister = sub.add_parser("list", help="show the endpoints in endpoints.toml")
+    lister.add_argument("--config", type=Path)
+    lister.set_defaults(func=list_command)
+    checker = sub.add_parser("check", help="reachability, model ids, context length, one timed request")
+    checker.add_argument("endpoint", help="endpoint name or URL")
+    checker.add_argument("--config", type=Path)
+    checker.add_argument("--model")
+    checker.set_defaults(func=check_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    path = args.config or default_config_path()
+    table = Table(title=f"endpoints ({path})")
+    for column in ("name", "kind", "url(s)", "model", "key env", "hosted", "credentialed ok", "concurrency"):
+        table.add_column(column)
+    for name, ep in load_endpoints(path).items():
+        urls = "embedded" if ep.embedded else ", ".join(ep.base_urls)
+        table.add_row(name, ep.kind, urls, ep.model or "(server's first)", ep.api_key_env or "-",
+                      "yes" if ep.hosted else "no", "yes" if ep.allow_credentialed_data else "no", str(ep.max_concurrency))
+    stdout.print(table)
+    return 0
+
+
+async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
+    from .. import servers
+
+    key = endpoint.api_key()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.timeout_s)) as client:
+        model, ids = await resolve_model(client, endpoint, model)
+        kind = endpoint.kind if endpoint.kind != "generic" else await servers.detect_kind(client, endpoint.base_url)
+        context = endpoint.context_length or await servers.context_length(client, endpoint.base_url, kind)
+        body = {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4, "temperature": 0}
+        started = time.perf_counter()
+        try:
+            response = await client.post(f"{endpoint.base_url}/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
+        latency = time.perf_counter() - started
+    return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
+            "context_length": context, "chat_status": response.status_code, "latency_s": latency}
+
+
+def check_command(args: argparse.Namespace) -> int:
+    endpoint = resolve_endpoint(args.endpoint, args.config)
+    with _served(endpoint, None) as served:
+        info = asyncio.run(_check(served, args.model))
+    for name, value in info.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else (", ".join(value) if isinstance(value, list) else value)
+        stdout.print(f"{name:15} {shown}", markup=False)
+    return 0 if 200 <= info["chat_status"] < 300 else 3

