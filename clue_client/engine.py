@@ -74,6 +74,14 @@ def make_client(endpoint: Endpoint, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout, limits=limits)
 
 
+def _throttler(requests_per_minute: float | None) -> Throttler | None:
+    """Requests/min as a window of about one second, so the rate is smooth rather than one burst a minute."""
+    if not requests_per_minute:
+        return None
+    per_window = max(1, int(requests_per_minute // 60))
+    return Throttler(rate_limit=per_window, period=60.0 * per_window / requests_per_minute)
+
+
 class Engine:
     """Runs Requests against one endpoint; use as ``async with Engine(...) as engine``."""
 
@@ -100,10 +108,10 @@ class Engine:
         self._headers = {"Content-Type": "application/json"}
         if (key := endpoint.api_key()) is not None:
             self._headers["Authorization"] = f"Bearer {key}"
-        rpm = endpoint.requests_per_minute
-        self._throttler = Throttler(rate_limit=max(1, int(rpm)), period=60.0 * max(1, int(rpm)) / rpm) if rpm else None
+        self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
         self._stop_sending = False
+        self._backoff_wait = wait_exponential_jitter(multiplier=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s)
 
     async def __aenter__(self) -> "Engine":
         return self
@@ -163,7 +171,7 @@ class Engine:
         hint = exc.outcome.retry_after_s if isinstance(exc, _Retryable) else None
         if hint is not None:
             return min(hint, self.backoff.max_retry_after_s)
-        return wait_exponential_jitter(self.backoff.initial_s, self.backoff.max_s, jitter=self.backoff.jitter_s)(state)
+        return self._backoff_wait(state)
 
     async def _send(self, request: Request) -> Result:
         body = request.body(self.model)
