@@ -23,7 +23,10 @@ from .errors import DataError, ServerUnreachable, UserError
 from .request import PROTOCOL_VERSION, Request
 from .store import Store, read_manifest, utc_now, write_manifest
 
-__all__ = ["RunOptions", "RunSummary", "run_evaluation", "check_credentialed", "score_run_dir", "resolve_model"]
+__all__ = [
+    "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
+    "score_run_dir", "resolve_model",
+]
 
 RESPONSE_SCHEMA = {
     "key": pl.Utf8,
@@ -174,29 +177,53 @@ def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models
     }
 
 
+@dataclass
+class PreparedRun:
+    """A run folder with its manifest and prompts written, and the Requests they need."""
+
+    endpoint: Endpoint
+    model: str
+    manifest: dict[str, Any]
+    requests: list[Request]  # unique by key
+
+
+async def prepare_run(options: RunOptions) -> PreparedRun:
+    """Guard, resolve the model, build every task's prompts and keys; write manifest and samples.
+
+    Shared by online runs and batch export, so both produce the same keys for the same prompts.
+    """
+    endpoint = options.endpoint
+    check_credentialed(endpoint, options.tasks)
+    _require_data(options.data_dir, options.tasks)
+    async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.timeout_s) as client:
+        model, server_models = await resolve_model(client, endpoint, options.model)
+        frames = await _build_samples(client, endpoint, model, options)
+    return write_prepared(options, endpoint, model, server_models, frames)
+
+
+def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
+                   frames: dict[str, pl.DataFrame]) -> PreparedRun:
+    identity = endpoint.identity(model)
+    manifest = _manifest(options, endpoint, model, server_models)
+    write_manifest(options.out, manifest)
+    (options.out / "samples").mkdir(parents=True, exist_ok=True)
+    unique: dict[str, Request] = {}
+    for task_id, frame in frames.items():
+        keyed, requests = _requests_for(frame, identity, endpoint.sampling)
+        keyed.write_parquet(options.out / "samples" / f"{task_id}.parquet")
+        unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
+    return PreparedRun(endpoint, model, manifest, list(unique.values()))
+
+
 async def run_evaluation(
     options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None = None
 ) -> RunSummary:
     """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout."""
-    endpoint = options.endpoint
-    check_credentialed(endpoint, options.tasks)
-    _require_data(options.data_dir, options.tasks)
-    out = options.out
-    async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.timeout_s) as client:
-        model, server_models = await resolve_model(client, endpoint, options.model)
-        frames = await _build_samples(client, endpoint, model, options)
-    identity = endpoint.identity(model)
-    manifest = _manifest(options, endpoint, model, server_models)
-    write_manifest(out, manifest)
-    (out / "samples").mkdir(parents=True, exist_ok=True)
-    all_requests: list[Request] = []
-    for task_id, frame in frames.items():
-        keyed, requests = _requests_for(frame, identity, endpoint.sampling)
-        keyed.write_parquet(out / "samples" / f"{task_id}.parquet")
-        all_requests.extend(requests)
+    prepared = await prepare_run(options)
+    endpoint, model, manifest, out = prepared.endpoint, prepared.model, prepared.manifest, options.out
     stopped_reason = None
     with Store(out / "store.sqlite") as store:
-        pending = store.missing({r.key: r for r in all_requests}.values())  # same prompt twice: send once
+        pending = store.missing(prepared.requests)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
                           backoff=options.backoff) as engine:
             engine.stats.total = len(pending)
