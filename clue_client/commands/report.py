@@ -1,0 +1,72 @@
+"""``clue report RUN_DIR... [--html FILE]`` and ``clue compare RUN_A RUN_B [--json FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from ..errors import GateFailed, UserError
+from ..runs import load_run
+
+__all__ = ["add_parser"]
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from ..report import print_report
+
+    runs = [load_run(path) for path in args.runs]
+    print_report(runs, Console())
+    if args.html:
+        from ..report_html import render_html
+
+        _write_text(args.html, render_html(runs))
+        Console(stderr=True).print(f"HTML report written to {args.html}", markup=False, highlight=False)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from ..compare import compare_runs
+    from ..report import print_comparison
+
+    if not 0 < args.alpha < 1:
+        raise UserError("--alpha must be between 0 and 1")
+    comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
+                              seed=args.seed, tasks=args.tasks)
+    print_comparison(comparison, Console(), args.alpha)
+    if args.json:
+        _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
+    worse = comparison.regressions(args.alpha)
+    if args.fail_on_regression and worse:
+        raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser("report", help="tables of task scores, levels, tokens and cost; HTML report")
+    report.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders written by clue run")
+    report.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    report.set_defaults(func=run_report)
+
+    compare = subparsers.add_parser("compare", help="paired comparison of two runs with CIs and Holm-corrected p")
+    compare.add_argument("run_a", type=Path, metavar="RUN_A", help="baseline run folder")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="new run folder (differences are B - A)")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="write the comparison as JSON")
+    compare.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 4 if B is significantly worse than A on any task (Holm-corrected)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--resamples", type=int, default=1000,
+                         help="bootstrap and permutation resamples per task (default 1000)")
+    compare.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
+    compare.add_argument("--tasks", nargs="+", metavar="TASK", help="compare only these tasks")
+    compare.set_defaults(func=run_compare)
