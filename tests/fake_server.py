@@ -80,6 +80,8 @@ class FakeServer:
     auth_headers: list[str] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    hidden_routes: tuple[str, ...] = ()  # paths answered 404, to play a server kind (e.g. vLLM: no /props)
+    tokenize_calls: int = 0  # /tokenize requests received (tests of tokenizer caching)
 
     def __post_init__(self) -> None:
         self._vocab: dict[str, int] = {}
@@ -108,7 +110,7 @@ class FakeServer:
 
     # ---- app ---------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024**2)
+        app = web.Application(client_max_size=64 * 1024**2, middlewares=[self._hide])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/tokenize", self._tokenize)
@@ -117,6 +119,14 @@ class FakeServer:
         app.router.add_get("/info", self._info)
         app.router.add_get("/props", self._props)
         return app
+
+    @web.middleware
+    async def _hide(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if request.path in self.hidden_routes:
+            return web.json_response({"error": "Not Found"}, status=404)
+        if request.path == "/tokenize":
+            self.tokenize_calls += 1
+        return await handler(request)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

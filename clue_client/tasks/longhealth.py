@@ -1,0 +1,220 @@
+"""LongHealth (level 2): multiple-choice questions over long, fictional patient records; no few-shot.
+
+Per question (CLUE's recipe, see CLUE_PROTOCOL.md):
+- task 1, 5 prompts: the answer documents, then the patient's other texts, while they fit the budget;
+  the first one that does not fit is cut to what is left, then selection stops; the selected documents
+  are shuffled. Options A-E; expected the letter of the first option containing ``correct``.
+- tasks 2 and 3, 10 draws: each draws 10 texts of *other* patients as distractors. Even draws are task 3
+  (distractors only, expected ``F``), odd draws task 2 (answer documents plus distractors). Options A-F.
+
+Budget: the served model's context length, minus ``max_tokens`` (50), minus ``TEMPLATE_RESERVE`` tokens
+for the chat template, minus the system prompt; the user prompt (template, question, options and the
+documents) must fit what is left. Tokens are counted by the served model's tokenizer when the server
+has one, else a conservative estimate; every prompt is re-counted whole after assembly and its last
+document trimmed if the parts under-counted, so no prompt exceeds the budget.
+
+Unlike CLUE, the document shuffles and the distractor draws are seeded (``random.Random`` keyed by the
+run seed, patient and question), so a rerun sends the same prompts and ``limit`` does not change them.
+Each sample records whether a document was cut (``truncated``) and by how many tokens (``cut_tokens``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from ..datasets import LONGHEALTH_OPTIONS, load_longhealth
+from ..errors import UserError
+from .base import BuildContext, Task, declare, fold_system, handover_frame, prompts
+from .tokens import EstimateTokenizer, Tokenizer
+
+__all__ = ["TASK", "SEPARATOR", "F_OPTION", "TEMPLATE_RESERVE", "DEFAULT_CONTEXT", "user_budget"]
+
+SEPARATOR = "\n\n--------------\n\n"
+F_OPTION = "Question cannot be answered with provided documents"
+TASK1_PROMPTS = 5
+TASK23_DRAWS = 10
+DISTRACTORS = 10
+#: Tokens kept free for the chat template's role markers and special tokens.
+TEMPLATE_RESERVE = 32
+#: CLUE's 8k setting, used when neither the server nor the endpoint config states a context length.
+DEFAULT_CONTEXT = 8192
+_EXTRAS = {"lh_task": pl.Int64, "truncated": pl.Boolean, "cut_tokens": pl.Int64}
+
+
+def user_budget(context_length: int, system_tokens: int, max_tokens: int) -> int:
+    """Tokens the user prompt may take so that system + user + template + answer fit the context."""
+    return context_length - max_tokens - TEMPLATE_RESERVE - system_tokens
+
+
+@dataclass
+class _Composer:
+    """Selects, cuts and shuffles documents for one prompt within the user-prompt budget."""
+
+    tokenizer: Tokenizer
+    template: str
+    budget: int
+    counts: dict[str, int]
+    separator_tokens: int
+    _fixed: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    async def _count(self, text: str) -> int:
+        if text not in self.counts:
+            self.counts[text] = (await self.tokenizer.count([text]))[0]
+        return self.counts[text]
+
+    def _render(self, docs: list[str], question: str, options: str) -> str:
+        return self.template.format(documents=SEPARATOR.join(docs), question_text=question, options=options)
+
+    async def compose(
+        self, first: list[str], rest: list[str], question: str, options: str, rng: random.Random
+    ) -> tuple[str, bool, int]:
+        """(user prompt, whether a document was cut, tokens cut)."""
+        key = (question, options)
+        if key not in self._fixed:
+            self._fixed[key] = await self._count(self._render([], question, options))
+        room = self.budget - self._fixed[key]
+        if room < 0:
+            raise UserError(
+                f"longhealth: the context is too small for question {question[:40]!r} and its options"
+            )
+        selected: list[str] = []
+        originals: list[int] = []
+        used, truncated, cut = 0, False, 0
+        for doc in [*first, *rest]:
+            n = await self._count(doc)
+            extra = self.separator_tokens if selected else 0
+            if used + extra + n <= room:
+                selected.append(doc)
+                originals.append(n)
+                used += extra + n
+                continue
+            truncated, keep = True, room - used - extra
+            if keep > 0:
+                piece = await self.tokenizer.truncate(doc, keep)
+                selected.append(piece)
+                originals.append(n)
+                cut = n - await self._count(piece)
+            else:
+                cut = n
+            break
+        order = list(range(len(selected)))
+        rng.shuffle(order)
+        return await self._fit(selected, originals, order, question, options, truncated, cut)
+
+    async def _fit(
+        self,
+        selected: list[str],
+        originals: list[int],
+        order: list[int],
+        question: str,
+        options: str,
+        truncated: bool,
+        cut: int,
+    ) -> tuple[str, bool, int]:
+        """Re-count the whole prompt; if the parts under-counted, trim the last selected document."""
+        for _ in range(8):
+            prompt = self._render([selected[i] for i in order], question, options)
+            over = (await self.tokenizer.count([prompt]))[0] - self.budget
+            if over <= 0:
+                return prompt, truncated, cut
+            if not selected:
+                break
+            last = len(selected) - 1
+            have = await self._count(selected[last])
+            selected[last] = await self.tokenizer.truncate(selected[last], max(have - over - 1, 0))
+            truncated = True
+            cut = originals[last] - await self._count(selected[last])
+        raise UserError(f"longhealth: cannot fit question {question[:40]!r} into the context")
+
+
+def _options(question: Mapping[str, Any], with_f: bool) -> str:
+    lines = [f"{name[-1].upper()}: {question[name]}" for name in LONGHEALTH_OPTIONS]
+    if with_f:
+        lines.append(f"F: {F_OPTION}")
+    return "\n".join(lines)
+
+
+def _expected(question: Mapping[str, Any]) -> str:
+    """The first option whose text contains ``correct`` (the loader guarantees there is one)."""
+    return next(name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name])
+
+
+async def _question_rows(
+    composer: _Composer,
+    spec: Mapping[str, Any],
+    ctx: BuildContext,
+    patient: Mapping[str, Any],
+    qi: int,
+    distractor_pool: list[str],
+) -> list[dict[str, Any]]:
+    pid, question = patient["patient_id"], patient["questions"][qi]
+    rng = random.Random(f"{ctx.seed}:{pid}:{qi}")
+    texts = {t["text_id"]: t["text"] for t in patient["texts"]}
+    answer_docs = [texts[t] for t in question["answer_location"]]
+    other_docs = [body for tid, body in texts.items() if tid not in question["answer_location"]]
+    letter, group = _expected(question), f"{pid}/q{qi + 1}"
+    plans: list[tuple[int, str, list[str], list[str], str]] = []
+    for j in range(TASK1_PROMPTS):
+        plans.append((1, f"{group}/t1/{j}", answer_docs, other_docs, letter))
+    for j in range(TASK23_DRAWS):
+        distractors = rng.sample(distractor_pool, min(DISTRACTORS, len(distractor_pool)))
+        if j % 2 == 0:
+            plans.append((3, f"{group}/t23/{j}", [], distractors, "F"))
+        else:
+            plans.append((2, f"{group}/t23/{j}", answer_docs, distractors, letter))
+    rows = []
+    for lh_task, sample_id, first, rest, expected in plans:
+        options = _options(question, with_f=lh_task != 1)
+        prompt, truncated, cut = await composer.compose(first, rest, question["question"], options, rng)
+        messages = [{"role": "system", "content": spec["sys_prompt"]}, {"role": "user", "content": prompt}]
+        if ctx.fold_system:
+            messages = fold_system(messages, joiner="")  # CLUE folds LongHealth as sys_prompt + prompt
+        rows.append(
+            {
+                "task": "longhealth",
+                "sample_id": sample_id,
+                "group_id": group,
+                "messages": messages,
+                "max_tokens": int(spec["max_tokens"]),
+                "reference": expected,
+                "lh_task": lh_task,
+                "truncated": truncated,
+                "cut_tokens": cut,
+            }
+        )
+    return rows
+
+
+async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
+    patients = load_longhealth(data_dir / task.data_path).to_dicts()
+    spec = prompts("longhealth")
+    tokenizer = ctx.tokenizer or EstimateTokenizer()
+    all_texts = [t["text"] for p in patients for t in p["texts"]]
+    sys_tokens, sep_tokens, *text_counts = await tokenizer.count([spec["sys_prompt"], SEPARATOR, *all_texts])
+    budget = user_budget(ctx.context_length or DEFAULT_CONTEXT, sys_tokens, int(spec["max_tokens"]))
+    if budget <= 0:
+        raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt")
+    composer = _Composer(
+        tokenizer, spec["user_prompt_template"], budget, dict(zip(all_texts, text_counts)), sep_tokens
+    )
+    jobs = []
+    for p in patients:
+        pool = [
+            t["text"] for other in patients if other["patient_id"] != p["patient_id"] for t in other["texts"]
+        ]
+        jobs.extend((p, qi, pool) for qi in range(len(p["questions"])))
+    if ctx.limit is not None:
+        jobs = jobs[: max(ctx.limit, 0)]
+    groups = await asyncio.gather(*(_question_rows(composer, spec, ctx, p, qi, pool) for p, qi, pool in jobs))
+    return handover_frame((row for rows in groups for row in rows), _EXTRAS)
+
+
+TASK = declare(
+    "longhealth", level=2, metrics=("lh_task1", "lh_task2", "lh_task3"), builder=_build, title="LongHealth"
+)
