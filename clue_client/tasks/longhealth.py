@@ -211,7 +211,16 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
         jobs.extend((p, qi, pool) for qi in range(len(p["questions"])))
     if ctx.limit is not None:
         jobs = jobs[: max(ctx.limit, 0)]
-    groups = await asyncio.gather(*(_question_rows(composer, spec, ctx, p, qi, pool) for p, qi, pool in jobs))
+    pending = [
+        asyncio.ensure_future(_question_rows(composer, spec, ctx, p, qi, pool)) for p, qi, pool in jobs
+    ]
+    try:
+        groups = await asyncio.gather(*pending)
+    except BaseException:  # one question failed: stop the others before the error leaves
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        raise
     return handover_frame((row for rows in groups for row in rows), _EXTRAS)
 
 
