@@ -244,6 +244,9 @@ class Engine:
                 outcome = parse_completion(content)
             else:
                 outcome = classify_status(response.status_code, response.headers, content)
+        except httpx.ConnectTimeout as exc:  # httpx-aiohttp maps every aiohttp connection error (refused,
+            # reset, server disconnected) to ConnectTimeout: it counts toward marking the replica down
+            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__}: {exc})", connection_failed=True)
         except httpx.TimeoutException as exc:
             outcome = Outcome(Action.RETRY, f"timeout ({type(exc).__name__})")
         except httpx.TransportError as exc:
