@@ -172,7 +172,7 @@ def _runs_info(runs: Sequence[Run]) -> str:
         rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(m.protocol_version or "–"),
                      f"<code>{_e(json.dumps(dict(m.sampling), sort_keys=True))}</code>",
                      _e(m.started_at or "–"), _e(m.finished_at or "–")])
-    return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows)
+    return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows, "left")
 
 
 def _clean(value: Any) -> Any:
@@ -250,7 +250,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #dde3ee;padding-bottom:.2rem;m
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #d4dae6;padding:.25rem .5rem;text-align:right;vertical-align:top}
 th{background:#eef2f8}td:first-child,th:first-child{text-align:left}
-table.leaderboard td:nth-child(2){text-align:left;font-weight:600}
+table.leaderboard td:nth-child(2){text-align:left;font-weight:600}table.left td,table.left th{text-align:left}
 .figs{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.figs figure{margin:0}
 .figs svg{max-width:100%;height:auto}figcaption{color:#5a6478;font-size:.85rem}
 .bad{color:#b3261e;font-weight:600}.notes li{margin:.15rem 0}
@@ -270,6 +270,13 @@ const taskSel = $('f-task'), runSel = $('f-run');
 Object.keys(data.tasks).forEach(t => taskSel.add(new Option(t, t)));
 data.runs.forEach((r, i) => runSel.add(new Option(r, i)));
 let page = 0; const PER_PAGE = 25;
+// Deep links: report.html#task=meqsum&run=1&wrong=1&thr=40&error=1&trunc=1&q=text sets the filters.
+const hash = new URLSearchParams(location.hash.slice(1));
+if (hash.has('task')) taskSel.value = hash.get('task');
+if (hash.has('run')) runSel.value = hash.get('run');
+if (hash.has('thr')) $('f-thr').value = hash.get('thr');
+if (hash.has('q')) $('f-text').value = hash.get('q');
+['wrong', 'error', 'trunc'].forEach(k => { if (hash.get(k) === '1') $('f-' + k).checked = true; });
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const fmt = v => v === null || v === undefined ? 'n/a' : (typeof v === 'number' ? (100 * v).toFixed(1) : esc(v));
 function isWrong(o, thr){ return !o || o.prediction === null || o.score === null || o.score < thr; }
@@ -311,6 +318,7 @@ function render(){
 $('f-prev').onclick = () => { page = Math.max(0, page - 1); render(); };
 $('f-next').onclick = () => { page += 1; render(); };
 render();
+if (hash.has('task')) $('browser').scrollIntoView();
 })();
 """
 
