@@ -1,0 +1,98 @@
+"""``clue batch export|import``: run CLUE through the OpenAI Batch API or vLLM ``run_batch`` (a contract).
+
+``export`` writes ``RUN/batch_requests.jsonl`` (one request per line, ``custom_id`` = request key) into a run
+folder built exactly like ``clue run``'s; ``import OUTPUT.jsonl --run RUN`` stores the batch output and writes
+``RUN/results.json``. Exit codes as ``clue run``: 0 every sample answered; 3 some ended in errors or are still
+missing; 2 user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from rich.console import Console
+
+from ..batch import ExportReport, ImportReport, export_batch, import_batch
+from ..errors import UserError
+from ..runner import RunOptions
+from .common import add_scoring_flags, print_results, scoring_options
+from .run import _endpoint
+
+console = Console(stderr=True, highlight=False)
+MAX_LISTED = 20
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("batch", help="export requests for a batch engine, import its output")
+    sub = p.add_subparsers(dest="action", required=True)
+
+    ex = sub.add_parser("export", help="write RUN/batch_requests.jsonl (OpenAI Batch API / vLLM run_batch input)")
+    ex.add_argument("--endpoint", required=True, help="endpoint name from endpoints.toml, or a URL (part of the request keys)")
+    ex.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
+    ex.add_argument("--data-dir", type=Path, default=Path("data"), help="datasets folder in CLUE's layout (default: data)")
+    ex.add_argument("--run", type=Path, required=True, help="run folder to create or refresh")
+    ex.add_argument("--model", help="model id; with it (and without longhealth) the server is never contacted")
+    ex.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
+    ex.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
+    ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
+    ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
+    ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    ex.set_defaults(func=export_command)
+
+    im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")
+    im.add_argument("output", type=Path, help="batch output JSONL (OpenAI Batch API output/error file, vLLM run_batch -o)")
+    im.add_argument("--run", type=Path, required=True, help="the run folder the requests were exported from")
+    add_scoring_flags(im)
+    im.set_defaults(func=import_command)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from ..tasks import parse_tasks
+
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    endpoint = _endpoint(args)
+    options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
+                         model=args.model, limit=args.limit, fold_system=args.fold_system)
+    report = asyncio.run(export_batch(options))
+    _print_export(report)
+    return 0
+
+
+def _print_export(report: ExportReport) -> None:
+    how = "without contacting the endpoint" if report.offline else "model and prompt budgets from the endpoint"
+    console.print(f"wrote {report.written} request(s) for model {report.model} to {report.path} ({how}); "
+                  f"{report.already_done} already answered in the store", markup=False)
+    if report.written:
+        console.print(f"next: run the file through the OpenAI Batch API or `vllm run-batch -i {report.path} -o OUT.jsonl "
+                      f"--model ...`, then `clue batch import OUT.jsonl --run {report.path.parent}`", markup=False)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    report = import_batch(args.run, args.output, scoring_options(args))
+    assert report.summary is not None
+    print_results(report.summary.results)
+    _print_import(report)
+    summary = report.summary
+    return 3 if summary.errors or summary.n_missing else 0
+
+
+def _print_import(report: ImportReport) -> None:
+    console.print(f"{report.path}: {report.lines} line(s): {report.answered} answered, {report.errors} error(s) "
+                  f"({report.retryable_errors} retryable), {len(report.skipped)} skipped, "
+                  f"{report.duplicates} duplicate custom_id(s)", markup=False)
+    for problem in report.skipped[:MAX_LISTED]:
+        console.print(f"  skipped line {problem.line}: {problem.reason}", markup=False)
+    if len(report.skipped) > MAX_LISTED:
+        console.print(f"  ... and {len(report.skipped) - MAX_LISTED} more skipped line(s)", markup=False)
+    summary = report.summary
+    if summary is not None and summary.errors:
+        console.print(f"{len(summary.errors)} sample(s) ended in errors (retryable ones are re-sent by "
+                      "`clue run --out RUN` or a new export):", markup=False)
+        for task, sample_id, error in summary.errors[:MAX_LISTED]:
+            console.print(f"  {task} {sample_id}: {error}", markup=False)
+    if summary is not None and summary.n_missing:
+        console.print(f"{summary.n_missing} sample(s) still without an answer: `clue batch export` again writes "
+                      "only those, or resume online with `clue run --out RUN`", markup=False)
