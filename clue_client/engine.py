@@ -1,7 +1,8 @@
 """Send chat-completion Requests concurrently and yield Results as they arrive.
 
-Task-agnostic: Requests in, Results out. One pooled HTTP client per endpoint (httpx over the aiohttp
-transport, the fastest pairing measured in bench/client_overhead.py), a replica pool for concurrency and
+Task-agnostic: Requests in, Results out. One pooled aiohttp session per endpoint: the hot path is plain
+aiohttp because bench/client_overhead.py measured httpx (even over its aiohttp transport) at a fraction
+of aiohttp's rate at concurrency 64; httpx serves the low-rate introspection calls. A replica pool for concurrency and
 routing, requests/min via asyncio-throttle, a tokens/min budget, and tenacity retries that honour
 ``Retry-After``. What to do with each HTTP outcome is decided in ``outcome.py`` alone.
 """
@@ -9,13 +10,13 @@ routing, requests/min via asyncio-throttle, a tokens/min budget, and tenacity re
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterable
 
-import httpx
+import aiohttp
 from asyncio_throttle import Throttler
-from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from .config import Endpoint
@@ -25,7 +26,7 @@ from .ratelimit import TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
 from .request import Request, Result
 
-__all__ = ["Engine", "EngineStats", "RunAborted", "make_client", "Backoff"]
+__all__ = ["Engine", "EngineStats", "RunAborted", "make_session", "Backoff"]
 
 
 class RunAborted(UserError):
@@ -67,11 +68,11 @@ class EngineStats:
         return self.completion_tokens / elapsed if elapsed > 0 else 0.0
 
 
-def make_client(endpoint: Endpoint, connections: int) -> httpx.AsyncClient:
-    """The shared pooled client; no per-request setup, keep-alive sized to the concurrency."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    timeout = httpx.Timeout(endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=timeout, limits=limits)
+def make_session(endpoint: Endpoint, connections: int) -> aiohttp.ClientSession:
+    """The shared pooled session: keep-alive connections sized to the concurrency, no cookies kept."""
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def _throttler(requests_per_minute: float | None) -> Throttler | None:
@@ -104,7 +105,8 @@ class Engine:
         per_replica = concurrency or endpoint.max_concurrency
         urls = base_urls or endpoint.base_urls
         self.pool = ReplicaPool(urls, per_replica, self._probe, all_down_timeout_s=all_down_timeout_s)
-        self._client = make_client(endpoint, self.pool.capacity + len(urls))
+        self._connections = self.pool.capacity + len(urls)
+        self._session: aiohttp.ClientSession | None = None
         self._headers = {"Content-Type": "application/json"}
         if (key := endpoint.api_key()) is not None:
             self._headers["Authorization"] = f"Bearer {key}"
@@ -114,11 +116,13 @@ class Engine:
         self._backoff_wait = wait_exponential_jitter(multiplier=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s)
 
     async def __aenter__(self) -> "Engine":
+        self._session = make_session(self.endpoint, self._connections)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.pool.close()
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self, requests: Iterable[Request], total: int | None = None) -> AsyncIterator[Result]:
@@ -174,7 +178,7 @@ class Engine:
         return self._backoff_wait(state)
 
     async def _send(self, request: Request) -> Result:
-        body = request.body(self.model)
+        payload = json.dumps(request.body(self.model), ensure_ascii=False).encode("utf-8")
         attempts = 0
         last_error = "no attempt made"
         retrying = AsyncRetrying(
@@ -189,7 +193,7 @@ class Engine:
                     attempts += 1
                     if attempts > 1:
                         self.stats.retries += 1
-                    outcome, latency, replica = await self._attempt(request, body)
+                    outcome, latency, replica = await self._attempt(request, payload)
                     if outcome.action in (Action.RETRY, Action.RATE_LIMITED):
                         last_error = outcome.error or "retryable error"
                         raise _Retryable(outcome)
@@ -227,7 +231,7 @@ class Engine:
                                 + (result.completion_tokens or 0) * prices["output_per_million"]) / 1e6
         return result
 
-    async def _attempt(self, request: Request, body: dict) -> tuple[Outcome, float | None, str | None]:
+    async def _attempt(self, request: Request, payload: bytes) -> tuple[Outcome, float | None, str | None]:
         """One HTTP exchange, classified. Returns the outcome, latency when answered, and the replica URL."""
         if self._throttler is not None:
             await self._throttler.acquire()
@@ -237,20 +241,21 @@ class Engine:
         replica = await self.pool.acquire()
         started = time.perf_counter()
         outcome: Outcome | None = None
+        assert self._session is not None, "use Engine as an async context manager"
         try:
-            response = await self._client.post(f"{replica.url}/chat/completions", json=body, headers=self._headers)
-            content = response.content
-            if response.is_success:
-                outcome = parse_completion(content)
-            else:
-                outcome = classify_status(response.status_code, response.headers, content)
-        except httpx.ConnectTimeout as exc:  # httpx-aiohttp maps every aiohttp connection error (refused,
-            # reset, server disconnected) to ConnectTimeout: it counts toward marking the replica down
-            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__}: {exc})", connection_failed=True)
-        except httpx.TimeoutException as exc:
-            outcome = Outcome(Action.RETRY, f"timeout ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__}: {exc})", connection_failed=True)
+            async with self._session.post(f"{replica.url}/chat/completions", data=payload, headers=self._headers) as response:
+                content = await response.read()
+                if 200 <= response.status < 300:
+                    outcome = parse_completion(content)
+                else:
+                    outcome = classify_status(response.status, response.headers, content)
+        except TimeoutError:
+            outcome = Outcome(Action.RETRY, f"timeout after {self.endpoint.timeout_s:g} s")
+        except aiohttp.ClientConnectorError as exc:
+            outcome = Outcome(Action.RETRY, f"connection refused ({exc.os_error})", connection_failed=True)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            # reset, server disconnected, truncated payload: counts toward marking the replica down
+            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__})", connection_failed=True)
         finally:
             latency = time.perf_counter() - started
             await self._release(replica, outcome, latency)
@@ -273,8 +278,9 @@ class Engine:
 
     async def _probe(self, url: str) -> bool:
         """Is a down replica back? Any HTTP answer from its model list counts."""
+        assert self._session is not None
         try:
-            await self._client.get(f"{url}/models", headers=self._headers, timeout=5.0)
-        except httpx.HTTPError:
+            async with self._session.get(f"{url}/models", headers=self._headers, timeout=aiohttp.ClientTimeout(total=5.0)):
+                return True
+        except (aiohttp.ClientError, ConnectionError, TimeoutError):
             return False
-        return True
