@@ -25,7 +25,7 @@ from .runs import LEVEL_TASKS, Run, metric_columns, run_labels, run_usage
 __all__ = ["render_html", "level_scatter_svg", "task_bars_svg", "sample_data", "shorten"]
 
 #: Characters kept of one prompt message: the head and the tail (where LongHealth's question sits).
-HEAD_CHARS, TAIL_CHARS = 900, 600
+HEAD_CHARS, TAIL_CHARS = 500, 700
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
@@ -180,17 +180,19 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _prompt(messages: Any) -> list[list[str]]:
-    """System turn and the scored (last) user turn, shortened; few-shot turns are counted, not shown."""
+def _prompt(messages: Any, texts: dict[str, int]) -> list[list[Any]]:
+    """System turn and the scored (last) user turn as [role, text index]; few-shot turns are counted.
+
+    Texts are interned per task (``texts``), so a system prompt shared by every sample is stored once.
+    """
     if not messages:
         return []
     turns = [(m["role"], m["content"] or "") for m in messages]
     shown = [t for t in turns[:1] if t[0] == "system"] + turns[-1:]
     omitted = len(turns) - len(shown)
-    out = [[role, shorten(text)] for role, text in shown]
     if omitted > 0:
-        out.insert(len(shown) - 1, ["note", f"{omitted} few-shot turn(s) not shown"])
-    return out
+        shown.insert(len(shown) - 1, ("note", f"{omitted} few-shot turn(s) not shown"))
+    return [[role, texts.setdefault(shorten(text), len(texts))] for role, text in shown]
 
 
 def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
@@ -202,6 +204,7 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
             continue
         metrics = sorted({m for f in frames if f is not None for m in metric_columns(f)})
         samples: dict[str, dict[str, Any]] = {}
+        texts: dict[str, int] = {}
         for i, frame in enumerate(frames):
             if frame is None:
                 continue
@@ -210,7 +213,7 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
             rows = frame.with_columns(score.alias("_score")).drop([c for c in ("key",) if c in frame.columns])
             for row in rows.iter_rows(named=True):
                 sample = samples.setdefault(row["sample_id"], {
-                    "id": row["sample_id"], "group": row.get("group_id"), "prompt": _prompt(row.get("messages")),
+                    "id": row["sample_id"], "group": row.get("group_id"), "prompt": _prompt(row.get("messages"), texts),
                     "reference": row.get("reference"), "truncated": bool(row.get("truncated") or False),
                     "cut_tokens": row.get("cut_tokens"), "lh_task": row.get("lh_task"), "out": [None] * len(runs)})
                 sample["out"][i] = {
@@ -218,7 +221,7 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
                     "score": _clean(row["_score"]) if row["prediction"] is not None else None,
                     "metrics": {m: _clean(row.get(m)) for m in mine},
                 }
-        tasks[task] = {"metrics": metrics, "samples": list(samples.values())}
+        tasks[task] = {"metrics": metrics, "texts": list(texts), "samples": list(samples.values())}
     return {"runs": run_labels(list(runs)), "tasks": tasks}
 
 
@@ -299,7 +302,7 @@ function render(){
   page = Math.min(page, pages - 1);
   const body = all.slice(page * PER_PAGE, (page + 1) * PER_PAGE).map(s => {
     const o = s.out[run];
-    const prompt = s.prompt.map(m => '<div class="role">' + esc(m[0]) + '</div><pre>' + esc(m[1]) + '</pre>').join('');
+    const prompt = s.prompt.map(m => '<div class="role">' + esc(m[0]) + '</div><pre>' + esc(task.texts[m[1]]) + '</pre>').join('');
     const mets = Object.entries(o.metrics).map(([k, v]) => esc(k) + ': ' + fmt(v)).join('<br>');
     const trunc = [s.truncated ? 'prompt cut by ' + esc(s.cut_tokens) + ' tokens' : '',
                    o.finish === 'length' ? 'answer hit max_tokens' : ''].filter(Boolean).join('<br>');

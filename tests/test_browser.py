@@ -63,6 +63,8 @@ def test_report_renders_in_chromium_with_figures_and_tables(report: Path, tmp_pa
     assert "umls_f1" in dom and "no prices" in dom
     rows = _sample_rows(dom)  # built by the page's own script, so this proves the script ran
     assert len(rows) == 25 and "mednli-0000" in rows[0]
+    assert "Question 0 of mednli: &lt;b&gt;is this &amp; that&lt;/b&gt;?" in rows[0]  # prompt as text, escaped once
+    assert "You are a clinician." in rows[0]
     assert "of 60 samples; page 1 of 3" in dom
 
     ARTIFACTS.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ import pytest
 
 from clue_client.cli import main
 from clue_client.errors import DataError, UserError
-from clue_client.report_html import render_html, shorten
+from clue_client.report_html import HEAD_CHARS, TAIL_CHARS, render_html, shorten
 from clue_client.runs import load_run, run_usage
 from runs_factory import synth_task, write_run
 
@@ -93,5 +93,5 @@ def test_long_prompts_keep_head_and_tail() -> None:
     text = "HEAD" + "x" * 10_000 + "QUESTION?"
     short = shorten(text)
     assert short.startswith("HEAD") and short.endswith("QUESTION?") and len(short) < 2_000
-    assert f"{10_013 - 1_500:,} characters not shown" in short
+    assert f"{10_013 - HEAD_CHARS - TAIL_CHARS:,} characters not shown" in short
     assert shorten("short") == "short"
