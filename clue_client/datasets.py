@@ -42,6 +42,8 @@ __all__ = [
     "load_medisumqa",
     "load_medisumcode",
     "sha256_file",
+    "DatasetStatus",
+    "dataset_status",
 ]
 
 MEDNLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -318,7 +320,8 @@ class Dataset:
 
     @property
     def access(self) -> str:
-        return "credentialed (PhysioNet DUA)" if self.credentialed else "public"
+        """``credentialed``: PhysioNet's data use agreement applies (never sent to hosted APIs by default)."""
+        return "credentialed" if self.credentialed else "public"
 
 
 DATASETS: dict[str, Dataset] = {
@@ -381,3 +384,41 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """What ``clue data status`` reports for one dataset under one data directory."""
+
+    id: str
+    path: str
+    access: str
+    present: bool
+    records: int | None = None
+    detail: str = ""
+    sha256: str | None = None
+    error: str | None = None
+
+
+def dataset_status(data_dir: Path) -> list[DatasetStatus]:
+    """Presence, record count, checksum and access class of every dataset; loads each file to check it."""
+    rows = []
+    for dataset in DATASETS.values():
+        path = Path(data_dir) / dataset.path
+        if not path.is_file():
+            rows.append(DatasetStatus(dataset.id, dataset.path, dataset.access, present=False))
+            continue
+        digest = sha256_file(path)
+        try:
+            frame = dataset.loader(path)
+        except DataError as exc:
+            rows.append(
+                DatasetStatus(dataset.id, dataset.path, dataset.access, True, sha256=digest, error=str(exc))
+            )
+            continue
+        records, detail = frame.height, ""
+        if dataset.id == "longhealth":
+            records = int(frame["questions"].list.len().sum())
+            detail = f"{frame.height} patients, {records} questions"
+        rows.append(DatasetStatus(dataset.id, dataset.path, dataset.access, True, records, detail, digest))
+    return rows
