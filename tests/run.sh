@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command (README quick start, and what CI runs): installs everything the suite needs on a fresh
+# machine, then runs it. Needs Python >= 3.11; system packages (headless Chromium for the HTML report test,
+# docker-compose for offline compose-file validation) come from apt when run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# CPU torch first: a bare "torch" requirement would pull a multi-GB CUDA build.
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[dev,local,bertscore,umls]"
+python -m pytest "$@"
