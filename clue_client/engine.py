@@ -113,6 +113,7 @@ class Engine:
         self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
         self._stop_sending = False
+        self._reserved_cost = 0.0
         self._backoff_wait = wait_exponential_jitter(multiplier=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s)
 
     async def __aenter__(self) -> "Engine":
@@ -135,11 +136,15 @@ class Engine:
         async def worker() -> None:
             try:
                 while not self._stop_sending and (request := next(source, None)) is not None:
-                    if self._over_budget(request):
+                    reserved = self._reserve_cost(request)
+                    if reserved is None:
                         self._stop_sending = True
-                        self.stats.stopped_reason = f"--max-cost {self.max_cost} reached"
+                        self.stats.stopped_reason = f"--max-cost {self.max_cost:g} would be passed by the next request"
                         break
-                    await results.put(await self._send(request))
+                    try:
+                        await results.put(await self._send(request))
+                    finally:
+                        self._reserved_cost -= reserved
             except BaseException as exc:  # surfaced to the consumer, which cancels the rest
                 await results.put(exc)
                 return
@@ -162,13 +167,18 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
 
     # ---- one request, with retries ---------------------------------------------------------
-    def _over_budget(self, request: Request) -> bool:
+    def _reserve_cost(self, request: Request) -> float | None:
+        """Reserve the request's worst-case cost; None when spent + in flight + it would pass --max-cost."""
         prices = self.endpoint.prices()
         if self.max_cost is None or prices is None:
-            return False
-        estimate = estimate_tokens(request.messages, request.params.get("max_tokens"))
-        worst = estimate * max(prices["input_per_million"], prices["output_per_million"]) / 1e6
-        return self.stats.cost + worst > self.max_cost
+            return 0.0
+        max_tokens = request.params.get("max_tokens") or 0
+        prompt = estimate_tokens(request.messages, 0)
+        worst = (prompt * prices["input_per_million"] + max_tokens * prices["output_per_million"]) / 1e6
+        if self.stats.cost + self._reserved_cost + worst > self.max_cost:
+            return None
+        self._reserved_cost += worst
+        return worst
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -154,3 +154,17 @@ async def test_requests_per_minute_cap() -> None:
         elapsed = time.monotonic() - started
     assert len(results) == 6 and all(r.ok for r in results.values())
     assert elapsed >= 1.9, "6 requests at 120/min need at least two more one-second windows after the first two"
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_max_cost_stops_before_passing_the_budget(concurrency: int) -> None:
+    with FakeServer() as server:
+        endpoint = Endpoint(name="t", base_urls=(server.base_url,), max_concurrency=concurrency,
+                            price_per_million_input=1e6, price_per_million_output=1e6)  # one unit per token
+        async with Engine(endpoint, "fake-model", backoff=FAST, max_cost=100.0) as engine:
+            results = [r async for r in engine.run(requests(20))]
+        sent = sum(server.requests.values())
+    assert all(r.ok for r in results) and 0 < len(results) == sent < 20
+    spent = sum((r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in results)
+    assert engine.stats.cost == pytest.approx(spent) and spent <= 100.0
+    assert "--max-cost 100" in (engine.stats.stopped_reason or "")

@@ -110,6 +110,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    if args.max_cost is not None and endpoint.prices() is None:
+        raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or Path("runs") / _slug(endpoint.name)
     from ..runner import check_credentialed
