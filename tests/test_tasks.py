@@ -16,7 +16,7 @@ import httpx
 import polars as pl
 import pytest
 
-from clue_client import servers
+from clue_client import datasets, servers
 from clue_client.errors import DataError, UserError
 from clue_client.tasks import HANDOVER_SCHEMA, TASK_IDS, BuildContext, get_task, parse_tasks
 from clue_client.tasks.longhealth import F_OPTION, SEPARATOR, user_budget
@@ -247,3 +247,27 @@ async def test_longhealth_context_too_small_is_one_clear_error() -> None:
                 await get_task("longhealth").build(
                     SAMPLES, BuildContext(tokenizer=tokenizer, context_length=450)
                 )
+
+
+REAL_MEQSUM = ROOT.parent / "shared" / "data" / "MeQSum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
+
+
+@pytest.mark.skipif(
+    not REAL_MEQSUM.is_file(),
+    reason=f"the real MeQSum file is not in this checkout's shared data folder ({REAL_MEQSUM}); "
+    "it is not redistributed with the package",
+)
+async def test_real_meqsum_task(tmp_path: Path) -> None:
+    (tmp_path / "MeQSum").mkdir()
+    (tmp_path / "MeQSum" / REAL_MEQSUM.name).symlink_to(REAL_MEQSUM)
+    frame = await get_task("meqsum").build(tmp_path, BuildContext())
+    assert frame.height == 997
+    records = {r["File"]: r for r in datasets.load_meqsum(REAL_MEQSUM).to_dicts()}
+    assert len(records) == 1000  # File is unique, so positions below are file positions
+    shots = ["12479.txt", "1-135820815.xml.txt", "10263.xml.txt"]
+    messages = frame["messages"][0].to_list()
+    assert [m["content"] for m in messages[2:7:2]] == [records[f]["Summary"] for f in shots]
+    assert all(records[f]["CHQ"] in m["content"] for f, m in zip(shots, messages[1:6:2]))
+    few_shot_rows = {str(i) for i, f in enumerate(records) if f in shots}
+    assert not few_shot_rows & set(frame["sample_id"])
+    assert frame["messages"].list.len().unique().to_list() == [8]
