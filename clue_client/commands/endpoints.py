@@ -53,15 +53,29 @@ async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
         model, ids = await resolve_model(client, endpoint, model)
         kind = endpoint.kind if endpoint.kind != "generic" else await servers.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await servers.context_length(client, endpoint.base_url, kind)
-        body = {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4, "temperature": 0}
-        started = time.perf_counter()
-        try:
-            response = await client.post(f"{endpoint.base_url}/chat/completions", json=body)
-        except httpx.HTTPError as exc:
-            raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
-        latency = time.perf_counter() - started
+    status, latency = await _timed_sdk_request(endpoint, key, model)
     return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
-            "context_length": context, "chat_status": response.status_code, "latency_s": latency}
+            "context_length": context, "chat_status": status, "latency_s": latency}
+
+
+async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) -> tuple[int, float]:
+    """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
+    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key or "unused", max_retries=0,
+                                timeout=min(120.0, endpoint.timeout_s))
+    started = time.perf_counter()
+    try:
+        async with client:
+            await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0
+            )
+    except openai.APIStatusError as exc:
+        return exc.status_code, time.perf_counter() - started
+    except openai.APIError as exc:
+        raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
+    return 200, time.perf_counter() - started
 
 
 def check_command(args: argparse.Namespace) -> int:
