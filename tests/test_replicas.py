@@ -84,7 +84,7 @@ async def test_kill_one_replica_mid_run_and_keep_a_slow_one_less_busy() -> None:
 
         # the slow replica (12x the latency) got clearly less work than the fast one
         assert served[slow.base_url] > 0
-        assert served[slow.base_url] * 3 < served[fast.base_url], served
+        assert served[slow.base_url] * 2 < served[fast.base_url], served
         assert summary[slow.base_url]["mean_latency_s"] > summary[fast.base_url]["mean_latency_s"]
 
 
