@@ -68,7 +68,10 @@ Builder = Callable[["Task", Path, BuildContext], Awaitable[pl.DataFrame]]
 
 @dataclass(frozen=True)
 class Task:
-    """One CLUE task: its data file, access class, metric names and how it builds its samples."""
+    """One CLUE task: its data file, access class, metric names and how it builds its samples.
+
+    ``metrics`` names the per-sample metrics that make the task score (as ``clue_client.scoring`` names them).
+    """
 
     id: str
     level: int

@@ -225,5 +225,9 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
 
 
 TASK = declare(
-    "longhealth", level=2, metrics=("lh_task1", "lh_task2", "lh_task3"), builder=_build, title="LongHealth"
+    "longhealth",
+    level=2,
+    metrics=("longhealth_task1", "longhealth_task2", "longhealth_task3"),
+    builder=_build,
+    title="LongHealth",
 )

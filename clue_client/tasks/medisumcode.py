@@ -23,7 +23,7 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
 TASK = declare(
     "medisumcode",
     level=2,
-    metrics=("icd_exact_f1", "icd_approx_f1", "icd_valid_share"),
+    metrics=("icd_em_f1", "icd_ap_f1", "icd_valid"),
     builder=_build,
     title="MeDiSumCode",
 )

@@ -16,5 +16,5 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
 
 
 TASK = declare(
-    "meqsum", level=1, metrics=("rouge1", "rouge2", "rougeL", "bertscore_f1"), builder=_build, title="MeQSum"
+    "meqsum", level=1, metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1"), builder=_build, title="MeQSum"
 )

@@ -23,7 +23,7 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
 TASK = declare(
     "problem_summary",
     level=1,
-    metrics=("rouge1", "rouge2", "rougeL", "bertscore_f1", "umls_f1"),
+    metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1", "umls_f1"),
     builder=_build,
     title="Problem Summary",
 )
