@@ -67,7 +67,7 @@ def _print_export(report: ExportReport) -> None:
                   f"{report.already_done} already answered in the store", markup=False)
     if report.written:
         console.print(f"next: run the file through the OpenAI Batch API or `vllm run-batch -i {report.path} -o OUT.jsonl "
-                      f"--model ...`, then `clue batch import OUT.jsonl --run {report.path.parent}`", markup=False)
+                      f"--model {report.model}`, then `clue batch import OUT.jsonl --run {report.path.parent}`", markup=False)
 
 
 def import_command(args: argparse.Namespace) -> int:
