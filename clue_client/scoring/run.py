@@ -1,0 +1,85 @@
+"""Score a finished run: per-task frames in, scored frames and the ``results.json`` dict out."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ..errors import DataError
+from .aggregate import level_scores, metric_means, task_score
+from .options import ScoringOptions
+from .persample import sample_metrics
+from .protocol import LEVELS, TASK_IDS, TASKS
+from .stats import bootstrap_scores, ci95, level_replicates
+
+__all__ = ["score_run", "score_task"]
+
+_REQUIRED = ("sample_id", "group_id", "reference", "prediction")
+
+
+def _check(task: str, frame: pl.DataFrame) -> None:
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}: expected one of {', '.join(TASK_IDS)}")
+    needed = (*_REQUIRED, "lh_task") if task == "longhealth" else _REQUIRED
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise DataError(f"predictions of task {task} lack column(s) {', '.join(absent)}")
+
+
+def _full_column(values: np.ndarray | list, ok: np.ndarray, dtype: pl.DataType) -> pl.Series:
+    """Spread values over the scored rows; error rows (and NaN = not applicable) become null."""
+    out: list = [None] * ok.size
+    for i, v in zip(np.flatnonzero(ok), values):
+        out[i] = None if (isinstance(v, float) and np.isnan(v)) else v
+    return pl.Series(out, dtype=dtype)
+
+
+def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Add one Float64 column per per-sample metric (null on error rows and for missing metrics); also
+    return the missing metrics with their reasons."""
+    _check(task, frame)
+    stale = [c for c in (*TASKS[task].metrics, "lh_answer") if c in frame.columns]
+    frame = frame.drop(stale)
+    ok = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, dtype=bool)
+    result = sample_metrics(task, frame.filter(pl.Series(ok)), options)
+    columns = [_full_column(v, ok, pl.Float64).alias(k) for k, v in result.columns.items()]
+    columns += [_full_column(v, ok, pl.Utf8).alias(k) for k, v in result.extra.items()]
+    columns += [pl.lit(None, dtype=pl.Float64).alias(k) for k in result.missing]  # stable schema
+    return frame.with_columns(columns), result.missing
+
+
+def score_run(
+    frames: dict[str, pl.DataFrame], options: ScoringOptions
+) -> tuple[dict[str, pl.DataFrame], dict]:
+    """Score every task of a run; the results dict follows the run-folder contract (the CLI adds
+    ``endpoint`` and ``model``). Extensions: ``missing`` ({metric: reason}) per task, ``levels_partial``."""
+    scored: dict[str, pl.DataFrame] = {}
+    tasks: dict[str, dict] = {}
+    reps: dict[str, np.ndarray | None] = {}
+    for task in sorted(frames, key=lambda t: TASK_IDS.index(t) if t in TASK_IDS else len(TASK_IDS)):
+        frame, missing = score_task(task, frames[task], options)
+        scored[task] = frame
+        n = int(frame["error"].is_null().sum()) if "error" in frame.columns else frame.height
+        reps[task] = bootstrap_scores(task, frame, options.bootstrap, options.seed) if n else None
+        tasks[task] = {
+            "n": n,
+            "n_errors": frame.height - n,
+            "metrics": metric_means(task, frame, options),
+            "score": task_score(task, frame, options),
+            "ci95": ci95(reps[task]),
+            "partial": [m for m in TASKS[task].score if m in missing],
+            "missing": missing,
+        }
+    scores = {t: r["score"] for t, r in tasks.items()}
+    levels = level_scores(scores)
+    level_reps = level_replicates({t: reps.get(t) for t in TASK_IDS})
+
+    results = {
+        "tasks": tasks,
+        **levels,
+        "levels_ci95": {lv: (ci95(level_reps[lv]) if levels[lv] is not None else None) for lv in levels},
+        "levels_partial": {
+            lv: [t for t in LEVELS[lv] if t in tasks and tasks[t]["partial"]] for lv in levels
+        },
+    }
+    return scored, results
