@@ -92,12 +92,21 @@ async def _prepare_offline(options: RunOptions, model: str) -> PreparedRun:
     return write_prepared(options, options.endpoint, model, [], frames)
 
 
+def _batch_history(run_dir: Path) -> dict[str, Any]:
+    """Earlier imports recorded in an existing run folder, kept when a new export rewrites the manifest."""
+    if not (run_dir / "manifest.json").is_file():
+        return {}
+    imports = read_manifest(run_dir).get("batch_imports")
+    return {"batch_imports": imports} if imports else {}
+
+
 async def export_batch(options: RunOptions) -> ExportReport:
     """Create (or refresh) the run folder and write ``RUN/batch_requests.jsonl`` with what is still missing."""
     if options.endpoint.embedded and _can_build_offline(options) is None:
         raise UserError("batch export does not start the embedded server: pass --model (LongHealth is not "
                         "available for the embedded endpoint in batch mode)")
     model = _can_build_offline(options)
+    history = _batch_history(options.out)
     try:
         prepared = await (_prepare_offline(options, model) if model else prepare_run(options))
     except ServerUnreachable as exc:
@@ -107,7 +116,7 @@ async def export_batch(options: RunOptions) -> ExportReport:
         pending = store.missing(prepared.requests)
     path = options.out / REQUESTS_FILE
     written = write_requests_file(path, pending, prepared.model)
-    manifest = prepared.manifest
+    manifest = {**prepared.manifest, **history}
     manifest["batch_export"] = {"requests_file": REQUESTS_FILE, "requests": written, "exported_at": utc_now()}
     write_manifest(options.out, manifest)
     return ExportReport(path, prepared.model, written, len(prepared.requests) - written, offline=model is not None)
