@@ -191,6 +191,7 @@ class Engine:
         payload = json.dumps(request.body(self.model), ensure_ascii=False).encode("utf-8")
         attempts = 0
         last_error = "no attempt made"
+        replica: str | None = None
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.endpoint.max_retries + 1),
             wait=self._wait,
@@ -203,7 +204,7 @@ class Engine:
                     attempts += 1
                     if attempts > 1:
                         self.stats.retries += 1
-                    outcome, latency, replica = await self._attempt(request, payload)
+                    outcome, latency, replica = await self._attempt(request, payload, avoid=replica)
                     if outcome.action in (Action.RETRY, Action.RATE_LIMITED):
                         last_error = outcome.error or "retryable error"
                         raise _Retryable(outcome)
@@ -241,14 +242,17 @@ class Engine:
                                 + (result.completion_tokens or 0) * prices["output_per_million"]) / 1e6
         return result
 
-    async def _attempt(self, request: Request, payload: bytes) -> tuple[Outcome, float | None, str | None]:
-        """One HTTP exchange, classified. Returns the outcome, latency when answered, and the replica URL."""
+    async def _attempt(self, request: Request, payload: bytes, avoid: str | None = None) -> tuple[Outcome, float | None, str]:
+        """One HTTP exchange, classified. Returns the outcome, latency when answered, and the replica URL.
+
+        ``avoid``: the replica that failed the previous attempt; a retry goes elsewhere when it can.
+        """
         if self._throttler is not None:
             await self._throttler.acquire()
         estimate = estimate_tokens(request.messages, request.params.get("max_tokens"))
         if self._budget is not None:
             await self._budget.spend(estimate)
-        replica = await self.pool.acquire()
+        replica = await self.pool.acquire(avoid)
         started = time.perf_counter()
         outcome: Outcome | None = None
         assert self._session is not None, "use Engine as an async context manager"

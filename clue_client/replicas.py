@@ -70,13 +70,17 @@ class ReplicaPool:
     def capacity(self) -> int:
         return sum(r.limit.maximum for r in self.replicas)
 
-    def _pick(self) -> Replica | None:
-        ready = [r for r in self.replicas if r.healthy and r.in_flight < r.limit.limit]
+    def _pick(self, avoid: str | None) -> Replica | None:
+        # a retry waits for another healthy replica rather than go back to the one that just failed it
+        others = avoid is not None and any(r.healthy and r.url != avoid for r in self.replicas)
+        ready = [r for r in self.replicas
+                 if r.healthy and r.in_flight < r.limit.limit and not (others and r.url == avoid)]
         return min(ready, key=lambda r: (r.in_flight, r.latency_ewma_s), default=None)
 
-    async def acquire(self) -> Replica:
+    async def acquire(self, avoid: str | None = None) -> Replica:
+        """A slot on the least-busy healthy replica; ``avoid`` (a URL) is used only if no other is healthy."""
         async with self._changed:
-            while (replica := self._pick()) is None:
+            while (replica := self._pick(avoid)) is None:
                 if all(not r.healthy for r in self.replicas):
                     down_for = time.monotonic() - min(r.down_since or 0.0 for r in self.replicas)
                     remaining = self._all_down_timeout_s - down_for

@@ -119,3 +119,15 @@ async def test_the_store_key_does_not_depend_on_the_replica_that_answered() -> N
     assert key_a == Request.build(b.identity("m"), messages, {"max_tokens": 4}).key
     single = Endpoint(name="x", base_urls=("http://10.0.0.1:8000/v1",))
     assert key_a != Request.build(single.identity("m"), messages, {"max_tokens": 4}).key
+
+
+async def test_a_failed_attempt_is_retried_on_another_replica() -> None:
+    reqs = make_requests(60, "retry")
+    with FakeServer(delay_s=0.02) as good, FakeServer(fault_for=lambda pid, attempt: "500") as broken:
+        endpoint = Endpoint(name="replicas", base_urls=(broken.base_url, good.base_url), max_concurrency=PER_REPLICA,
+                            max_retries=1, timeout_s=10.0)
+        async with Engine(endpoint, "fake-model", backoff=FAST) as engine:
+            results = [r async for r in engine.run(reqs)]
+        assert broken.requests.total() > 0, "the broken replica answers fast, so it is picked for first attempts"
+        assert all(r.ok and r.replica == good.base_url for r in results), [r.error for r in results if not r.ok][:3]
+        assert max(broken.requests.values()) == 1, "no request went to the broken replica twice"
