@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -55,11 +57,17 @@ def requests(n: int, tag: str) -> Iterator[Request]:
         yield Request.build("fake@bench", [{"role": "user", "content": f"{tag} {i}"}], {"max_tokens": 8})
 
 
-async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tuple[float, dict[str, int]]:
-    """Requests/s for ``n`` requests over these replicas, and how many each replica answered."""
+def cpu_s() -> float:
+    """CPU time of this (the client's) process: tells whether the client or the machine limits a run."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tuple[float, dict[str, int], float]:
+    """Requests/s for ``n`` requests over these replicas, answers per replica, client CPU ms per request."""
     endpoint = Endpoint(name="bench", base_urls=tuple(urls), max_concurrency=concurrency, timeout_s=30.0)
     async with Engine(endpoint, "fake-model") as engine:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_s()
         done = 0
 
         async def consume() -> None:
@@ -68,11 +76,11 @@ async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tup
                 done += result.ok
 
         await asyncio.wait_for(consume(), RUN_TIMEOUT_S)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, cpu_s() - cpu_started
         if done != n:
             raise SystemExit(f"only {done}/{n} requests answered")
         per_replica = {url: int(s["answered"]) for url, s in engine.pool.summary().items()}
-    return n / elapsed, per_replica
+    return n / elapsed, per_replica, 1000 * cpu / n
 
 
 def main() -> None:
@@ -88,25 +96,29 @@ def main() -> None:
         asyncio.run(throughput(urls, 200, args.concurrency, "warm"))  # sockets, tokenizer caches
         best: dict[int, float] = {}
         shares: dict[int, dict[str, int]] = {}
+        cpu_ms: dict[int, float] = {}
         for repeat in range(args.repeats):  # interleaved so machine noise hits every count alike
             for count in counts:
                 n = args.per_replica * count
-                rate, share = asyncio.run(throughput(urls[:count], n, args.concurrency, f"r{repeat}n{count}"))
+                rate, share, cpu = asyncio.run(throughput(urls[:count], n, args.concurrency, f"r{repeat}n{count}"))
                 if rate > best.get(count, 0.0):
-                    best[count], shares[count] = rate, share
+                    best[count], shares[count], cpu_ms[count] = rate, share, cpu
     ideal_one = args.concurrency / args.delay
     print(f"replicas of a {args.delay * 1000:.0f} ms test server, {args.concurrency} in flight per replica, "
           f"{args.per_replica} requests per replica (best of {args.repeats}):")
-    print(f"  1 replica : {best[1]:7.0f} req/s  ({best[1] / ideal_one:.2f} of the {ideal_one:.0f} req/s latency bound)")
+    print(f"  1 replica : {best[1]:7.0f} req/s  ({best[1] / ideal_one:.2f} of the {ideal_one:.0f} req/s latency bound; "
+          f"client CPU {cpu_ms[1]:.2f} ms/request)")
     failed = []
     for count in counts[1:]:
         ratio = best[count] / (count * best[1])
         spread = "/".join(str(v) for v in shares[count].values())
         print(f"  {count} replicas: {best[count]:7.0f} req/s  ratio to {count} x one = {ratio:.2f} "
-              f"(target >= {TARGET}; answers per replica {spread})")
+              f"(target >= {TARGET}; answers per replica {spread}; client CPU {cpu_ms[count]:.2f} ms/request)")
         if ratio < TARGET:
             failed.append(count)
     print("result:", "PASS" if not failed else f"below target for {failed} replicas")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(the servers share the machine with the client: a busy machine lowers the ratios)")
 
 
 if __name__ == "__main__":
