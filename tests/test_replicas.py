@@ -10,13 +10,16 @@ received those, so sending them elsewhere is failover, not a re-send).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
+from pathlib import Path
 
 from clue_client.config import Endpoint
 from clue_client.engine import Backoff, Engine
 from clue_client.request import Request, Result
 
+from conftest import SAMPLES, run_clue
 from fake_server import FakeServer, default_responder, prompt_id
 
 FAST = Backoff(initial_s=0.01, max_s=0.05, jitter_s=0.01)
@@ -131,3 +134,21 @@ async def test_a_failed_attempt_is_retried_on_another_replica() -> None:
         assert broken.requests.total() > 0, "the broken replica answers fast, so it is picked for first attempts"
         assert all(r.ok and r.replica == good.base_url for r in results), [r.error for r in results if not r.ok][:3]
         assert max(broken.requests.values()) == 1, "no request went to the broken replica twice"
+
+
+def test_clue_run_over_two_replicas_records_each_in_the_manifest(tmp_path: Path) -> None:
+    with FakeServer(delay_s=0.05) as a, FakeServer(delay_s=0.05) as b:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.pair]\nbase_urls = ["{a.base_url}", "{b.base_url}"]\nmax_concurrency = 2\n')
+        run = tmp_path / "run"
+        proc = run_clue("run", "--config", str(config), "--endpoint", "pair", "--tasks", "mednli",
+                        "--data-dir", str(SAMPLES), "--out", str(run), "--no-bertscore", "--no-umls", "--bootstrap", "50")
+        assert proc.returncode == 0, proc.stderr
+        served = {a.base_url: a.answered.total(), b.base_url: b.answered.total()}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["base_urls"] == [a.base_url, b.base_url]
+    replicas = manifest["replicas"]
+    assert set(replicas) == set(served)
+    for url, count in served.items():
+        assert replicas[url]["answered"] == replicas[url]["requests"] == count > 0
+        assert replicas[url]["errors"] == 0 and replicas[url]["mean_latency_s"] >= 0.05
