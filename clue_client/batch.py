@@ -102,10 +102,10 @@ def _batch_history(run_dir: Path) -> dict[str, Any]:
 
 async def export_batch(options: RunOptions) -> ExportReport:
     """Create (or refresh) the run folder and write ``RUN/batch_requests.jsonl`` with what is still missing."""
-    if options.endpoint.embedded and _can_build_offline(options) is None:
+    model = _can_build_offline(options)
+    if model is None and options.endpoint.embedded:
         raise UserError("batch export does not start the embedded server: pass --model (LongHealth is not "
                         "available for the embedded endpoint in batch mode)")
-    model = _can_build_offline(options)
     history = _batch_history(options.out)
     try:
         prepared = await (_prepare_offline(options, model) if model else prepare_run(options))
