@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .errors import UserError
-from .runs import TASK_IDS, Run, metric_columns
+from .runs import TASK_IDS, Run, metric_columns, score_columns
 
 __all__ = [
     "ScoreFn",
@@ -37,6 +37,8 @@ ScoreFn = Callable[[str, pl.DataFrame], "float | None"]
 
 #: Columns never needed to score, dropped before resampling (they are large).
 _HEAVY = ("messages",)
+#: Accuracy tasks of independent samples, tested with McNemar's exact test.
+_MCNEMAR_TASKS = ("mednli",)
 
 
 def default_scorer() -> ScoreFn:
@@ -138,15 +140,13 @@ def _prompt_mismatches(a: pl.DataFrame, b: pl.DataFrame) -> int:
     return int((~same).sum())
 
 
-class _Pair:
-    """Aligned A/B frames of one task, reduced to what scoring reads, with resampling by group."""
+class _FramePair:
+    """Aligned A/B frames of one task; every resample is scored by calling the scorer (the definition)."""
 
-    def __init__(self, task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn) -> None:
-        common = [c for c in a.columns if c in b.columns and c not in _HEAVY]
-        self.task, self.scorer = task, scorer
-        self.a, self.b = a.select(common), b.select(common)
-        groups, self.group_of_row = np.unique(self.a["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
-        self.n_groups = len(groups)
+    def __init__(self, task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn, group_of_row: np.ndarray) -> None:
+        self.task, self.scorer, self.group_of_row = task, scorer, group_of_row
+        self.a, self.b = a, b
+        self.n_groups = int(group_of_row.max()) + 1
 
     def delta(self, a: pl.DataFrame, b: pl.DataFrame) -> float | None:
         sa, sb = self.scorer(self.task, a), self.scorer(self.task, b)
@@ -163,19 +163,18 @@ class _Pair:
                 out.append(d)
         return np.asarray(out)
 
-    def permutation_p(self, rng: np.random.Generator, n: int, observed: float) -> float:
-        """Two-sided p: how often swapping A/B labels within random groups gives |delta| >= observed."""
+    def permutation_deltas(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Deltas after swapping the A/B labels of each group with probability 1/2."""
         both = pl.concat([self.a, self.b], how="vertical_relaxed")  # rows of B follow rows of A
         rows = np.arange(self.a.height)
-        hits = valid = 0
+        out = []
         for _ in range(n):
             swap = (rng.random(self.n_groups) < 0.5)[self.group_of_row]
             d = self.delta(both[np.where(swap, rows + self.a.height, rows)],
                            both[np.where(swap, rows, rows + self.a.height)])
             if d is not None:
-                valid += 1
-                hits += abs(d) >= abs(observed) - 1e-12
-        return (1 + hits) / (1 + valid)
+                out.append(d)
+        return np.asarray(out)
 
     def binary_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Per-sample right/wrong for both runs if every single-sample score is 0 or 100, else None."""
@@ -188,31 +187,124 @@ class _Pair:
         return outcomes[0], outcomes[1]
 
 
+class _SumsPair:
+    """The same resampling, vectorised: per-group sums and counts of each score metric.
+
+    Valid when a task score is the mean over its score metrics of each metric's mean over scored rows
+    (how scoring aggregates, CLUE_PROTOCOL.md); ``for_frames`` checks that on the observed data and gives
+    None otherwise, so the caller falls back to scoring every resample.
+    """
+
+    _CHUNK = 200
+
+    def __init__(self, sums: tuple[np.ndarray, np.ndarray], counts: tuple[np.ndarray, np.ndarray],
+                 outcomes: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.sums, self.counts, self.outcomes = sums, counts, outcomes
+        self.n_groups = sums[0].shape[0]
+
+    @classmethod
+    def for_frames(cls, task: str, a: pl.DataFrame, b: pl.DataFrame, group_of_row: np.ndarray,
+                   observed: tuple[float, float]) -> "_SumsPair | None":
+        names = [c for c in score_columns(a, task) if c in b.columns]
+        if not names:
+            return None
+        n_groups = int(group_of_row.max()) + 1
+        sums, counts, values = [], [], []
+        for frame in (a, b):
+            scored = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, bool)
+            matrix = np.column_stack([frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in names])
+            ok = ~np.isnan(matrix) & scored[:, None]
+            sums.append(np.stack([np.bincount(group_of_row[ok[:, j]], weights=matrix[ok[:, j], j], minlength=n_groups)
+                                  for j in range(len(names))], axis=1))
+            counts.append(np.stack([np.bincount(group_of_row[ok[:, j]], minlength=n_groups).astype(np.float64)
+                                    for j in range(len(names))], axis=1))
+            values.append(np.where(ok, matrix, np.nan))
+        pair = cls((sums[0], sums[1]), (counts[0], counts[1]), None)
+        ones = np.ones((1, n_groups))
+        for side, want in enumerate(observed):
+            got = _scores(ones @ pair.sums[side], ones @ pair.counts[side])[0]
+            if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+                return None
+        single = len(names) == 1 and all(np.isin(v[~np.isnan(v)], (0.0, 1.0)).all() and not np.isnan(v).any()
+                                         for v in values)
+        pair.outcomes = (values[0][:, 0] == 1, values[1][:, 0] == 1) if single else None
+        return pair
+
+    def _deltas(self, weights_a: np.ndarray, weights_b: np.ndarray, swap: bool) -> np.ndarray:
+        (sa, sb), (ca, cb) = self.sums, self.counts
+        if swap:  # weights_a: 1 where the group keeps its labels, weights_b: 1 where they are swapped
+            keep, flip = weights_a, weights_b
+            score_a = _scores(keep @ sa + flip @ sb, keep @ ca + flip @ cb)
+            score_b = _scores(keep @ sb + flip @ sa, keep @ cb + flip @ ca)
+        else:
+            score_a, score_b = _scores(weights_a @ sa, weights_a @ ca), _scores(weights_b @ sb, weights_b @ cb)
+        deltas = score_b - score_a
+        return deltas[~np.isnan(deltas)]
+
+    def bootstrap(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = []
+        for start in range(0, n, self._CHUNK):
+            size = min(self._CHUNK, n - start)
+            draws = rng.integers(0, self.n_groups, size=(size, self.n_groups))
+            flat = (draws + self.n_groups * np.arange(size)[:, None]).ravel()
+            weights = np.bincount(flat, minlength=size * self.n_groups).reshape(size, self.n_groups).astype(np.float64)
+            out.append(self._deltas(weights, weights, swap=False))
+        return np.concatenate(out) if out else np.empty(0)
+
+    def permutation_deltas(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = []
+        for start in range(0, n, self._CHUNK):
+            flip = (rng.random((min(self._CHUNK, n - start), self.n_groups)) < 0.5).astype(np.float64)
+            out.append(self._deltas(1.0 - flip, flip, swap=True))
+        return np.concatenate(out) if out else np.empty(0)
+
+    def binary_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.outcomes
+
+
+def _scores(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Task score in % per row of (replicates x metrics) sums and counts; NaN where no metric has a value."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    valid = ~np.isnan(means)
+    filled = np.where(valid, means, 0.0).sum(axis=1)
+    n_valid = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_valid > 0, 100.0 * filled / n_valid, np.nan)
+
+
 def _compare_task(task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn,
-                  resamples: int, seed: int) -> TaskComparison:
-    metrics_a, metrics_b = set(metric_columns(a)), set(metric_columns(b))
+                  resamples: int, seed: int, fast: bool = True) -> TaskComparison:
+    metrics_a, metrics_b = set(metric_columns(a, task)), set(metric_columns(b, task))
     only = tuple(sorted(metrics_a ^ metrics_b))
     pa, pb = paired_rows(a, b)
     mismatches = _prompt_mismatches(pa, pb)
     empty = TaskComparison(task, pa.height, None, None, None, None, None, None, "none", mismatches, only)
     if pa.height == 0:
         return empty
-    pair = _Pair(task, pa, pb, scorer)
-    score_a, score_b = scorer(task, pair.a), scorer(task, pair.b)
+    common = [c for c in pa.columns if c in pb.columns and c not in _HEAVY]  # score both on the same metrics
+    pa, pb = pa.select(common), pb.select(common)
+    _, group_of_row = np.unique(pa["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
+    score_a, score_b = scorer(task, pa), scorer(task, pb)
     if score_a is None or score_b is None:
         return TaskComparison(task, pa.height, score_a, score_b, None, None, None, None, "none", mismatches, only)
     delta = float(score_b) - float(score_a)
+    pair: _FramePair | _SumsPair | None = None
+    if fast:
+        pair = _SumsPair.for_frames(task, pa, pb, group_of_row, (float(score_a), float(score_b)))
+    pair = pair or _FramePair(task, pa, pb, scorer, group_of_row)
     rng = np.random.default_rng(seed)
     boots = pair.bootstrap(rng, resamples)
     ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else None
     independent = pair.n_groups == pa.height
-    binary = pair.binary_outcomes() if independent and task == "mednli" else None
+    binary = pair.binary_outcomes() if independent and task in _MCNEMAR_TASKS else None
     if binary is not None:
         right_a, right_b = binary
         p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
         test = "mcnemar_exact"
     else:
-        p = pair.permutation_p(rng, resamples, delta)
+        perms = pair.permutation_deltas(rng, resamples)
+        p = float((1 + np.sum(np.abs(perms) >= abs(delta) - 1e-9)) / (1 + perms.size))
         test = "permutation_paired" if independent else "permutation_paired_by_group"
     return TaskComparison(task, pa.height, float(score_a), float(score_b), delta, ci, p, None, test,
                           mismatches, only)
@@ -242,8 +334,12 @@ def manifest_warnings(a: Run, b: Run) -> list[str]:
 
 
 def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: int = 1000, seed: int = 0,
-                 tasks: Sequence[str] | None = None) -> Comparison:
-    """Compare B against A on every task both runs have predictions for."""
+                 tasks: Sequence[str] | None = None, fast: bool = True) -> Comparison:
+    """Compare B against A on every task both runs have predictions for.
+
+    ``fast`` resamples per-group metric sums instead of calling ``scorer`` on every resample; it is used
+    only where it reproduces ``scorer`` on the observed data, and gives the same statistics.
+    """
     if resamples < 1:
         raise UserError("--resamples must be at least 1")
     scorer = scorer or default_scorer()
@@ -256,7 +352,7 @@ def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: in
         shared = [t for t in shared if t in tasks]
     if not shared:
         raise UserError(f"{a.path} and {b.path} have no task in common (no predictions/*.parquet shared)")
-    results = {t: _compare_task(t, a.predictions[t], b.predictions[t], scorer, resamples, seed) for t in shared}
+    results = {t: _compare_task(t, a.predictions[t], b.predictions[t], scorer, resamples, seed, fast) for t in shared}
     adjusted = holm({t: r.p_value for t, r in results.items()})
     results = {t: replace(r, p_holm=adjusted[t]) for t, r in results.items()}
     notes = manifest_warnings(a, b)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from . import __version__
 from .report import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
-from .runs import LEVEL_TASKS, Run, metric_columns, run_labels, run_usage
+from .runs import LEVEL_TASKS, Run, metric_columns, run_labels, run_usage, score_columns
 
 __all__ = ["render_html", "level_scatter_svg", "task_bars_svg", "sample_data", "shorten"]
 
@@ -180,6 +180,11 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _not_applicable(value: Any) -> bool:
+    """Scoring writes NaN (not null) where a metric does not apply, e.g. LongHealth task 2 on a task 1 prompt."""
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _prompt(messages: Any, texts: dict[str, int]) -> list[list[Any]]:
     """System turn and the scored (last) user turn as [role, text index]; few-shot turns are counted.
 
@@ -202,14 +207,16 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
         frames = [run.predictions.get(task) for run in runs]
         if all(f is None for f in frames):
             continue
-        metrics = sorted({m for f in frames if f is not None for m in metric_columns(f)})
+        metrics = sorted({m for f in frames if f is not None for m in metric_columns(f, task)})
         samples: dict[str, dict[str, Any]] = {}
         texts: dict[str, int] = {}
         for i, frame in enumerate(frames):
             if frame is None:
                 continue
-            mine = metric_columns(frame)
-            score = pl.mean_horizontal(mine) if mine else pl.lit(None, pl.Float64)
+            mine, scored = metric_columns(frame, task), score_columns(frame, task)
+            # NaN marks a metric that does not apply to the sample (LongHealth's other two tasks)
+            score = pl.mean_horizontal(pl.col(c).cast(pl.Float64).fill_nan(None) for c in scored) if scored \
+                else pl.lit(None, pl.Float64)
             rows = frame.with_columns(score.alias("_score")).drop([c for c in ("key",) if c in frame.columns])
             for row in rows.iter_rows(named=True):
                 sample = samples.setdefault(row["sample_id"], {
@@ -219,7 +226,7 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
                 sample["out"][i] = {
                     "prediction": row["prediction"], "error": row.get("error"), "finish": row.get("finish_reason"),
                     "score": _clean(row["_score"]) if row["prediction"] is not None else None,
-                    "metrics": {m: _clean(row.get(m)) for m in mine},
+                    "metrics": {m: _clean(row.get(m)) for m in mine if not _not_applicable(row.get(m))},
                 }
         tasks[task] = {"metrics": metrics, "texts": list(texts), "samples": list(samples.values())}
     return {"runs": run_labels(list(runs)), "tasks": tasks}
@@ -360,7 +367,7 @@ _PAGE = """<!DOCTYPE html>
 </div>
 <table id="samples"><thead><tr><th>sample</th><th>prompt</th><th>model output</th><th>reference</th><th>metrics (%)</th>
 <th>error</th><th>truncation</th></tr></thead><tbody></tbody></table>
-<p class="sub">Sample score = mean of the sample's metrics; for accuracy tasks it is 100 (right) or 0 (wrong).</p>
+<p class="sub">Sample score = mean of the sample's metrics that make the task score; for accuracy tasks 100 (right) or 0 (wrong).</p>
 <script type="application/json" id="clue-data">{data}</script>
 <script>{script}</script>
 </body></html>

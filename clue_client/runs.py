@@ -28,6 +28,7 @@ __all__ = [
     "load_run",
     "run_labels",
     "metric_columns",
+    "score_columns",
     "run_usage",
 ]
 
@@ -230,9 +231,29 @@ def run_labels(runs: "list[Run] | tuple[Run, ...]") -> list[str]:
     return [f"{name} ({run.path.name})" if names.count(name) > 1 else name for name, run in zip(names, runs)]
 
 
-def metric_columns(frame: pl.DataFrame) -> list[str]:
-    """The per-sample metric columns scoring added: every numeric column that is not a base column."""
+def _task_metrics(task: str | None) -> Any:
+    from .scoring.protocol import TASKS  # which columns scoring adds per task, and which make the task score
+
+    return TASKS.get(task) if task else None
+
+
+def metric_columns(frame: pl.DataFrame, task: str | None = None) -> list[str]:
+    """The per-sample metric columns scoring added to ``frame``.
+
+    For a CLUE task, the columns scoring declares for it; otherwise every numeric non-base column.
+    """
+    declared = _task_metrics(task)
+    if declared is not None:
+        return [c for c in declared.metrics if c in frame.columns]
     return [c for c, dtype in frame.schema.items() if c not in BASE_COLUMNS and (dtype.is_numeric() or dtype == pl.Boolean)]
+
+
+def score_columns(frame: pl.DataFrame, task: str | None = None) -> list[str]:
+    """The metric columns that make a CLUE task's score (MedNLI: accuracy, not strict accuracy)."""
+    declared = _task_metrics(task)
+    if declared is not None:
+        return [c for c in declared.score if c in frame.columns]
+    return metric_columns(frame)
 
 
 def _percentile(values: pl.Series, q: float) -> float | None:

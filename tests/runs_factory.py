@@ -1,8 +1,7 @@
 """Synthesise run folders (manifest.json, results.json, predictions/*.parquet) for report/compare tests.
 
 The files follow the run-folder contract so tests do not depend on the engine. ``local_task_score`` is a
-small stand-in for ``clue_client.scoring.task_score`` with the same signature, used by the factory to
-write consistent results.json files.
+results.json is computed with the project's ``clue_client.scoring.task_score`` so it agrees with the frames.
 """
 
 from __future__ import annotations
@@ -15,31 +14,11 @@ import numpy as np
 import polars as pl
 
 from clue_client.runs import LEVEL_TASKS, metric_columns
+from clue_client.scoring import TASKS as SCORING_TASKS, task_score
 
-#: Metric columns per task (names chosen here; scoring may use others, the report reads any numeric column).
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "mednli": ("accuracy",),
-    "meqsum": ("rouge1", "rouge2", "rougeL", "bertscore_f1"),
-    "problem_summary": ("rouge1", "rouge2", "rougeL", "bertscore_f1", "umls_f1"),
-    "longhealth": ("accuracy",),
-    "medisumqa": ("rouge1", "rouge2", "rougeL", "bertscore_f1", "umls_f1"),
-    "medisumcode": ("icd_exact_f1", "icd_3char_f1", "icd_valid_share"),
-}
+#: Per-sample metric columns per task, as scoring declares them.
+TASK_METRICS: dict[str, tuple[str, ...]] = {task: spec.metrics for task, spec in SCORING_TASKS.items()}
 BINARY_TASKS = ("mednli", "longhealth")
-
-
-def local_task_score(task: str, frame: pl.DataFrame) -> float | None:
-    """Task score in % from per-sample metric columns (CLUE aggregation; LongHealth = mean of its 3 tasks)."""
-    frame = frame.filter(pl.col("prediction").is_not_null())
-    metrics = [c for c in metric_columns(frame) if c != "lh_task"]
-    if frame.height == 0 or not metrics:
-        return None
-    if task == "longhealth":
-        parts = [frame.filter(pl.col("lh_task") == k)["accuracy"].mean() for k in (1, 2, 3)]
-        return None if any(p is None for p in parts) else 100 * float(np.mean(parts))
-    means = [frame[c].mean() for c in metrics]
-    means = [m for m in means if m is not None]
-    return 100 * float(np.mean(means)) if means else None
 
 
 def synth_task(task: str, n: int, *, seed: int, quality: float = 0.5, error_rate: float = 0.0,
@@ -75,7 +54,9 @@ def synth_task(task: str, n: int, *, seed: int, quality: float = 0.5, error_rate
             values = (rng.random(n) < quality).astype(float)
         else:
             values = np.clip(rng.normal(quality, 0.15, n), 0, 1)
-        frame[metric] = [None if e else float(v) for v, e in zip(values, errors)]
+        own = [metric[-1] == str(k) for k in frame.get("lh_task", [])] if task == "longhealth" else [True] * n
+        # as scoring writes them: null on errored rows, NaN where a metric does not apply (LongHealth)
+        frame[metric] = [None if e else float(v) if mine else float("nan") for v, e, mine in zip(values, errors, own)]
     return pl.DataFrame(frame, schema_overrides={"prediction": pl.Utf8, "error": pl.Utf8, "finish_reason": pl.Utf8,
                                                   "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
                                                   "latency_s": pl.Float64})
@@ -87,21 +68,21 @@ def improve(frame: pl.DataFrame, share: float, *, seed: int) -> pl.DataFrame:
     better = pl.Series(rng.random(frame.height) < share) & frame["prediction"].is_not_null()
     task = frame["task"][0]
     return frame.with_columns(
-        *[pl.when(better).then(1.0).otherwise(pl.col(m)).alias(m) for m in TASK_METRICS[task]],
+        *[pl.when(better & pl.col(m).is_not_nan()).then(1.0).otherwise(pl.col(m)).alias(m) for m in TASK_METRICS[task]],
         pl.when(better).then(pl.col("prediction") + " (improved)").otherwise(pl.col("prediction")).alias("prediction"),
     )
 
 
 def _bootstrap_ci(task: str, frame: pl.DataFrame, rng: np.random.Generator) -> list[float] | None:
-    scores = [local_task_score(task, frame[rng.integers(0, frame.height, frame.height)]) for _ in range(100)]
+    scores = [task_score(task, frame[rng.integers(0, frame.height, frame.height)]) for _ in range(100)]
     scores = [s for s in scores if s is not None]
     return [float(np.percentile(scores, 2.5)), float(np.percentile(scores, 97.5))] if scores else None
 
 
 def task_result(task: str, frame: pl.DataFrame, partial: tuple[str, ...] = ()) -> dict[str, Any]:
     ok = frame.filter(pl.col("prediction").is_not_null())
-    metrics = {m: ok[m].mean() for m in metric_columns(ok) if m != "lh_task" and m not in partial}
-    score = local_task_score(task, ok.drop(list(partial)))
+    metrics = {m: ok[m].fill_nan(None).mean() for m in metric_columns(ok, task) if m not in partial}
+    score = task_score(task, ok.drop(list(partial)))
     ci = _bootstrap_ci(task, ok.drop(list(partial)), np.random.default_rng(1)) if ok.height else None
     return {"n": ok.height, "n_errors": frame.height - ok.height, "metrics": metrics, "score": score,
             "ci95": ci, "partial": list(partial)}

@@ -16,6 +16,7 @@ import pytest
 
 from clue_client.report_html import render_html
 from clue_client.runs import load_run
+from clue_client.scoring import TASKS as SCORING_TASKS
 from runs_factory import improve, synth_task, write_run
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -76,7 +77,7 @@ def test_report_renders_in_chromium_with_figures_and_tables(report: Path, tmp_pa
 
 def test_sample_browser_filters_wrong_answers(report: Path, tmp_path: Path) -> None:
     frame = pl.read_parquet(report.parent / "small" / "predictions" / "meqsum.parquet")
-    metrics = ["rouge1", "rouge2", "rougeL", "bertscore_f1"]
+    metrics = list(SCORING_TASKS["meqsum"].score)
     wrong = frame.filter(pl.col("prediction").is_null() | (pl.mean_horizontal(metrics) < 0.5))
     dom = _browse(report, tmp_path, "--dump-dom", fragment="#task=meqsum&run=0&wrong=1").stdout
     assert f"{wrong.height} of 60 samples" in dom
