@@ -100,14 +100,23 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
                 notes.append(f"{label}: {task} was not run")
                 continue
             if result.partial:
-                notes.append(f"{label}: {task} is missing metric(s) {', '.join(result.partial)}; "
-                             "its score uses the others" + ("" if result.score is not None else " (none left)"))
+                reasons = sorted({result.missing[m] for m in result.partial if m in result.missing})
+                notes.append(f"{label}: {task} is missing metric(s) {', '.join(result.partial)}"
+                             + (f" – {'; '.join(reasons)}" if reasons else "") + "; its score uses the others"
+                             + ("" if result.score is not None else " (none left)"))
             if result.n_errors:
                 notes.append(f"{label}: {task} had {result.n_errors} errored sample(s) of "
                              f"{result.n + result.n_errors}; they are not scored")
-        for level in LEVEL_TASKS:
+            if result.n_missing:
+                notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
+        for level, members in LEVEL_TASKS.items():
             if getattr(run.results, level) is None:
-                notes.append(f"{label}: {LEVEL_NAMES[level]} not available (a task of the level is missing)")
+                absent = [t for t in members if t not in run.results.tasks]
+                notes.append(f"{label}: {LEVEL_NAMES[level]} not available"
+                             + (f" ({', '.join(absent)} not run)" if absent else " (a task score is missing)"))
+            elif run.results.levels_partial.get(level):
+                notes.append(f"{label}: {LEVEL_NAMES[level]} uses partial task score(s): "
+                             + ", ".join(run.results.levels_partial[level]))
     return notes
 
 

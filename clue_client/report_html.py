@@ -113,9 +113,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "")
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _rank_key(run: Run) -> float:
+def _rank_key(run: Run) -> tuple[int, float]:
+    """Runs with more levels first; then by the mean of their levels, or of their task scores if none."""
     levels = [v for v in (run.results.level1, run.results.level2) if v is not None]
-    return -sum(levels) / len(levels) if levels else float("inf")
+    scores = levels or [r.score for r in run.results.tasks.values() if r.score is not None]
+    return -len(levels), -sum(scores) / len(scores) if scores else float("inf")
 
 
 def _leaderboard(runs: Sequence[Run]) -> str:
@@ -338,7 +340,8 @@ _PAGE = """<!DOCTYPE html>
 <h1>CLUE report</h1>
 <p class="sub">{n_runs} run(s) · clue-client {version} · generated {created}</p>
 <h2 id="leaderboard">Leaderboard</h2>
-<p>Ranked by the mean of Level 1 and Level 2. Scores in %, 95% CI in brackets; * = some metrics missing.</p>
+<p>Ranked by the mean of Level 1 and Level 2 (runs without levels: by their mean task score, after the
+others). Scores in %, 95% CI in brackets; * = some metrics missing.</p>
 {leaderboard}
 <div class="figs">
 <figure id="fig-levels">{scatter}<figcaption>Level 1 (MedNLI, MeQSum, Problem Summary) against Level 2

@@ -75,6 +75,8 @@ class TaskResult:
     score: float | None
     ci95: tuple[float, float] | None
     partial: tuple[str, ...]
+    missing: Mapping[str, str] = field(default_factory=dict)  # metric -> why it is missing
+    n_missing: int = 0  # samples not answered yet (an unfinished run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class Results:
     level1: float | None
     level2: float | None
     levels_ci95: Mapping[str, tuple[float, float] | None]
+    levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         score=_number(entry.get("score"), f"{where}.score"),
         ci95=_interval(entry.get("ci95"), f"{where}.ci95"),
         partial=tuple(str(m) for m in entry.get("partial") or ()),
+        missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
+        n_missing=int(entry.get("n_missing") or 0),
     )
 
 
@@ -195,6 +200,7 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
         level1=_number(data.get("level1"), f"{path}: level1"),
         level2=_number(data.get("level2"), f"{path}: level2"),
         levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
+        levels_partial={lvl: tuple(map(str, tasks_)) for lvl, tasks_ in (data.get("levels_partial") or {}).items()},
     )
 
 
