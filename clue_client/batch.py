@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import httpx
 import polars as pl
 
 from .datasets import sha256_file
 from .errors import ServerUnreachable, UserError
 from .outcome import Action, Outcome, classify_status, parse_completion
 from .request import Request, Result
-from .runner import PreparedRun, RunOptions, RunSummary, prepare_run, score_run_dir
+from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
 from .store import Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
@@ -73,42 +72,14 @@ class ExportReport:
     offline: bool  # built without contacting the endpoint
 
 
-def _can_build_offline(options: RunOptions) -> str | None:
-    """The model id when prompts can be built without the server: model known and no LongHealth budgets."""
-    model = options.model or options.endpoint.model
-    if model is None or any(t.id == "longhealth" for t in options.tasks):
-        return None
-    return model
-
-
-async def _prepare_offline(options: RunOptions, model: str) -> PreparedRun:
-    """``prepare_run`` minus the two server calls it can skip here (model list, LongHealth token counts)."""
-    from .runner import _build_samples, _require_data, check_credentialed, write_prepared
-
-    check_credentialed(options.endpoint, options.tasks)
-    _require_data(options.data_dir, options.tasks)
-    async with httpx.AsyncClient() as unused:  # only LongHealth would talk to the server, and it is excluded
-        frames = await _build_samples(unused, options.endpoint, model, options)
-    return write_prepared(options, options.endpoint, model, [], frames)
-
-
-def _batch_history(run_dir: Path) -> dict[str, Any]:
-    """Earlier imports recorded in an existing run folder, kept when a new export rewrites the manifest."""
-    if not (run_dir / "manifest.json").is_file():
-        return {}
-    imports = read_manifest(run_dir).get("batch_imports")
-    return {"batch_imports": imports} if imports else {}
-
-
 async def export_batch(options: RunOptions) -> ExportReport:
     """Create (or refresh) the run folder and write ``RUN/batch_requests.jsonl`` with what is still missing."""
-    model = _can_build_offline(options)
+    model = offline_model(options)
     if model is None and options.endpoint.embedded:
         raise UserError("batch export does not start the embedded server: pass --model (LongHealth is not "
                         "available for the embedded endpoint in batch mode)")
-    history = _batch_history(options.out)
     try:
-        prepared = await (_prepare_offline(options, model) if model else prepare_run(options))
+        prepared = await prepare_run(options, offline=model is not None)
     except ServerUnreachable as exc:
         raise ServerUnreachable(f"{exc} (batch export needs the server only to learn the model id or to count "
                                 "LongHealth tokens: with --model and without longhealth it never calls it)") from None
@@ -116,7 +87,7 @@ async def export_batch(options: RunOptions) -> ExportReport:
         pending = store.missing(prepared.requests)
     path = options.out / REQUESTS_FILE
     written = write_requests_file(path, pending, prepared.model)
-    manifest = {**prepared.manifest, **history}
+    manifest = prepared.manifest
     manifest["batch_export"] = {"requests_file": REQUESTS_FILE, "requests": written, "exported_at": utc_now()}
     write_manifest(options.out, manifest)
     return ExportReport(path, prepared.model, written, len(prepared.requests) - written, offline=model is not None)

@@ -263,6 +263,8 @@ class Engine:
                     outcome = parse_completion(content)
                 else:
                     outcome = classify_status(response.status, response.headers, content)
+        except aiohttp.ConnectionTimeoutError:  # the host never accepted: as good as down
+            outcome = Outcome(Action.RETRY, "connection timed out", connection_failed=True)
         except TimeoutError:
             outcome = Outcome(Action.RETRY, f"timeout after {self.endpoint.timeout_s:g} s")
         except aiohttp.ClientConnectorError as exc:
@@ -294,7 +296,7 @@ class Engine:
         """Is a down replica back? Any HTTP answer from its model list counts."""
         assert self._session is not None
         try:
-            async with self._session.get(f"{url}/models", headers=self._headers, timeout=aiohttp.ClientTimeout(total=5.0)):
-                return True
+            async with self._session.get(f"{url}/models", headers=self._headers, timeout=aiohttp.ClientTimeout(total=5.0)) as response:
+                return response.status < 500
         except (aiohttp.ClientError, ConnectionError, TimeoutError):
             return False

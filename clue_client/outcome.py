@@ -45,7 +45,7 @@ class Outcome:
     error: str | None = None
     retry_after_s: float | None = None
     payload: Mapping[str, Any] | None = None
-    connection_failed: bool = False  # counts toward marking a replica down
+    connection_failed: bool = False  # the server failed (refused, reset, 5xx): counts toward marking a replica down
 
 
 def parse_error_body(status: int, body: bytes | str) -> ServerError:
@@ -96,7 +96,9 @@ def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Out
     if status == 429 or (status == 503 and "overloaded" in error.message.lower()):
         return Outcome(Action.RATE_LIMITED, str(error), wait)
     if status in RETRYABLE_STATUS:
-        return Outcome(Action.RETRY, str(error), wait)
+        # a 5xx is the server failing (a dead backend behind a proxy, an engine crash): it counts toward
+        # taking a replica out like a refused connection does; 408/409 are about the request
+        return Outcome(Action.RETRY, str(error), wait, connection_failed=status >= 500)
     if status in AUTH_STATUS:
         return Outcome(Action.ABORT, f"{error} (check the API key in the endpoint's api_key_env variable)")
     if status == 404:

@@ -25,7 +25,7 @@ from .store import Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
-    "score_run_dir", "resolve_model",
+    "score_run_dir", "resolve_model", "offline_model",
 ]
 
 RESPONSE_SCHEMA = {
@@ -187,16 +187,30 @@ class PreparedRun:
     requests: list[Request]  # unique by key
 
 
-async def prepare_run(options: RunOptions) -> PreparedRun:
+def offline_model(options: RunOptions) -> str | None:
+    """The model id when prompts can be built without any server call: model known, no LongHealth budgets."""
+    model = options.model or options.endpoint.model
+    if model is None or any(t.id == "longhealth" for t in options.tasks):
+        return None
+    return model
+
+
+async def prepare_run(options: RunOptions, *, offline: bool = False) -> PreparedRun:
     """Guard, resolve the model, build every task's prompts and keys; write manifest and samples.
 
     Shared by online runs and batch export, so both produce the same keys for the same prompts.
+    ``offline`` skips the server (see ``offline_model``) for batch files built away from it.
     """
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
     _require_data(options.data_dir, options.tasks)
     async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.timeout_s) as client:
-        model, server_models = await resolve_model(client, endpoint, options.model)
+        if offline:
+            model, server_models = offline_model(options), []
+            if model is None:
+                raise UserError("building prompts without the server needs --model and no longhealth task")
+        else:
+            model, server_models = await resolve_model(client, endpoint, options.model)
         frames = await _build_samples(client, endpoint, model, options)
     return write_prepared(options, endpoint, model, server_models, frames)
 
@@ -205,6 +219,9 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
                    frames: dict[str, pl.DataFrame]) -> PreparedRun:
     identity = endpoint.identity(model)
     manifest = _manifest(options, endpoint, model, server_models)
+    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history
+        earlier = read_manifest(options.out)
+        manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_")})
     write_manifest(options.out, manifest)
     (options.out / "samples").mkdir(parents=True, exist_ok=True)
     unique: dict[str, Request] = {}

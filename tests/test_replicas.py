@@ -134,6 +134,9 @@ async def test_a_failed_attempt_is_retried_on_another_replica() -> None:
         assert broken.requests.total() > 0, "the broken replica answers fast, so it is picked for first attempts"
         assert all(r.ok and r.replica == good.base_url for r in results), [r.error for r in results if not r.ok][:3]
         assert max(broken.requests.values()) == 1, "no request went to the broken replica twice"
+        summary = engine.pool.summary()[broken.base_url]
+        assert summary["answered"] == 0 and summary["errors"] >= 3
+        assert broken.requests.total() < 20, "a replica failing with 5xx is taken out after a few failures, like a dead one"
 
 
 def test_clue_run_over_two_replicas_records_each_in_the_manifest(tmp_path: Path) -> None:
