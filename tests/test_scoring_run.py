@@ -148,3 +148,14 @@ def test_bad_input_is_a_data_error() -> None:
         score_run({"mmlu": _frame("mmlu", ["a"], ["a"])}, ScoringOptions())
     with pytest.raises(DataError, match="lh_task"):
         score_run({"longhealth": _frame("longhealth", ["a"], ["A"])}, ScoringOptions())
+
+
+def test_import_stays_light_without_the_extras() -> None:
+    """``import clue_client.scoring`` must not load torch, spaCy or the ICD tables (CLI start-up time)."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "spacy", "scispacy", "bert_score", "transformers", "simple_icd_10_cm", "icd10")
+    code = f"import sys, clue_client.scoring; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
