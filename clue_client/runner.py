@@ -8,7 +8,6 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -282,7 +281,7 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
 
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     """Score a run folder from its stored answers only (no network) and write predictions + results."""
-    from .scoring import ScoringOptions, score_run
+    from .scoring import ScoringOptions, score_run, write_results, write_scored
 
     manifest = read_manifest(run_dir)
     frames = _joined_frames(run_dir, manifest["tasks"])
@@ -293,13 +292,9 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
         missing = frame.height - answered[task_id].height
         n_missing += missing
         results["tasks"][task_id]["n_missing"] = missing
-    (run_dir / "predictions").mkdir(exist_ok=True)
-    for task_id, frame in scored.items():
-        frame.write_parquet(run_dir / "predictions" / f"{task_id}.parquet")
+    write_scored(scored, run_dir / "predictions")
     results = {"endpoint": manifest["endpoint"], "model": manifest["model"], **results}
-    tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(run_dir / "results.json")
+    write_results(results, run_dir / "results.json")
     errors = [
         (task_id, sid, err)
         for task_id, frame in frames.items()

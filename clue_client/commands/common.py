@@ -21,6 +21,7 @@ def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bertscore-layer", type=int, help="BERTScore layer (default: 8 for SciBERT)")
     group.add_argument("--no-bertscore", action="store_true", help="skip BERTScore (tasks are marked partial)")
     group.add_argument("--umls-model", help="local path of the scispacy model for UMLS F1")
+    group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
     group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
     group.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
 
@@ -35,6 +36,7 @@ def scoring_options(args: argparse.Namespace) -> Any:
         bertscore=not args.no_bertscore,
         umls=not args.no_umls,
         umls_model=args.umls_model,
+        umls_linker=args.umls_linker,
         bootstrap=args.bootstrap,
     )
 
