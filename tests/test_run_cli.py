@@ -236,3 +236,18 @@ def test_endpoints_list_and_check(server: FakeServer) -> None:
     assert "fake-model" in checked.stdout and "4096" in checked.stdout and "latency_s" in checked.stdout
     down = run_clue("endpoints", "check", "http://127.0.0.1:9")
     assert down.returncode == 2 and "cannot reach" in one_line_error(down)
+
+
+def test_fail_under_gates_with_exit_4(tmp_path: Path) -> None:
+    with FakeServer(responder=label_responder) as server:
+        common = ("run", "--endpoint", server.base_url, "--tasks", "mednli", "--data-dir", str(SAMPLES),
+                  "--out", str(tmp_path / "run"), "--no-bertscore", "--no-umls")
+        passed = run_clue(*common, "--fail-under", "mednli=0")
+        assert passed.returncode == 0, passed.stderr
+        score = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]["mednli"]["score"]
+        failed = run_clue(*common, "--fail-under", f"mednli={score + 0.01}")
+        assert failed.returncode == 4
+        assert f"mednli scored {score:.2f} < {score + 0.01:g}" in failed.stderr and "Traceback" not in failed.stderr
+        assert sum(server.requests.values()) == 5, "the gated rerun resumed from the store: nothing sent twice"
+        bad = run_clue(*common, "--fail-under", "meqsum=10")
+        assert bad.returncode == 2 and "not TASK=SCORE for a task of this run" in one_line_error(bad)
