@@ -185,26 +185,9 @@ def _endpoint_from_table(path: Path, name: str, table: Any) -> Endpoint:
     hosted = parsed.hosted if parsed.hosted is not None else not all(is_private_host(u) for u in urls)
     if parsed.embedded:
         hosted = False
-    return Endpoint(
-        name=name,
-        base_urls=urls,
-        model=parsed.model,
-        api_key_env=parsed.api_key_env,
-        kind=parsed.kind,
-        embedded=parsed.embedded,
-        max_concurrency=parsed.max_concurrency,
-        requests_per_minute=parsed.requests_per_minute,
-        tokens_per_minute=parsed.tokens_per_minute,
-        timeout_s=parsed.timeout_s,
-        max_retries=parsed.max_retries,
-        context_length=parsed.context_length,
-        hosted=hosted,
-        allow_credentialed_data=parsed.allow_credentialed_data,
-        sampling=parsed.sampling.model_dump(exclude_none=True),
-        price_per_million_input=parsed.price_per_million_input,
-        price_per_million_output=parsed.price_per_million_output,
-        source=str(path),
-    )
+    fields = parsed.model_dump(exclude={"base_url", "base_urls", "hosted", "sampling"})
+    return Endpoint(name=name, base_urls=urls, hosted=hosted, sampling=parsed.sampling.model_dump(exclude_none=True),
+                    source=str(path), **fields)
 
 
 def load_endpoints(path: Path | None = None) -> dict[str, Endpoint]:
