@@ -14,8 +14,9 @@ from rich.console import Console
 
 from .errors import ClueError
 
-#: Command modules; each defines ``add_parser(subparsers)`` and sets ``func(args) -> int``.
-COMMAND_MODULES = ("run", "score", "endpoints", "data", "serve", "report", "batch")
+#: Command name -> module; each module defines ``add_parser(subparsers)`` and sets ``func(args) -> int``.
+COMMANDS = {"run": "run", "score": "score", "endpoints": "endpoints", "data": "data", "serve": "serve",
+            "report": "report", "compare": "report", "batch": "batch"}
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -27,13 +28,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command about to run, only its module is imported (startup stays fast)."""
     parser = OneLineParser(prog="clue", description="Score served language models on the CLUE clinical benchmark.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"clue-client {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         try:
             module = importlib.import_module(f".commands.{name}", __package__)
         except ModuleNotFoundError as exc:  # a command module not written yet must not break the others
@@ -45,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

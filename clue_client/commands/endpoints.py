@@ -8,12 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.table import Table
 
 from ..config import Endpoint, default_config_path, load_endpoints, resolve_endpoint
 from ..errors import UserError
-from ..runner import resolve_model
 from .common import stdout
 from .run import _served
 
@@ -45,7 +43,10 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
+    import httpx
+
     from .. import servers
+    from ..runner import resolve_model
 
     key = endpoint.api_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -11,15 +11,17 @@ import asyncio
 import contextlib
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..config import Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from ..runner import RunOptions, RunSummary, run_evaluation
 from .common import add_scoring_flags, print_results, scoring_options
+
+if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
+    from ..runner import RunOptions, RunSummary
 
 console = Console(stderr=True, highlight=False)
 
@@ -101,6 +103,7 @@ def _ctx(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from ..runner import RunOptions, check_credentialed
     from ..tasks import parse_tasks
 
     endpoint = _endpoint(args)
@@ -114,8 +117,6 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or Path("runs") / _slug(endpoint.name)
-    from ..runner import check_credentialed
-
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
     with _served(endpoint, args.concurrency) as served:
         options = RunOptions(
@@ -128,6 +129,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(options: RunOptions) -> RunSummary:
+    from ..runner import run_evaluation
+
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

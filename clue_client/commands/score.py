@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ..runner import score_run_dir
 from .common import add_scoring_flags, print_results, scoring_options
 
 
@@ -20,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def score_command(args: argparse.Namespace) -> int:
     if not (args.run_dir / "store.sqlite").is_file():
         raise UserError(f"{args.run_dir}: no store.sqlite; is this a clue run folder?")
+    from ..runner import score_run_dir
+
     summary = score_run_dir(args.run_dir, scoring_options(args))
     print_results(summary.results)
     return 3 if summary.errors or summary.n_missing else 0
