@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from clue_client.scoring.protocol import TASK_IDS, TASKS
+from test_serve_local import gone
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 2
@@ -35,18 +36,6 @@ def is_server(proc: psutil.Process) -> bool:
         return "clue_client.serve_local_worker" in " ".join(proc.cmdline())
     except psutil.Error:
         return False
-
-
-def gone(pid: int, within_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")
