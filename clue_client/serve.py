@@ -182,14 +182,16 @@ def wait_healthy(root: str, timeout_s: float, alive: Callable[[], bool] = lambda
             time.sleep(poll_s)
 
 
-def _describe(client: httpx.Client, root: str) -> tuple[str, int, int]:
+def _describe(root: str) -> tuple[str, int, int]:
     """(model id, total slots, per-slot context) as the server reports them."""
-    models = client.get(f"{root}/v1/models").raise_for_status().json()
-    props = client.get(f"{root}/props").raise_for_status().json()
-    model = str(models["data"][0]["id"])
-    slots = int(props["total_slots"])
-    context = int(props["default_generation_settings"]["n_ctx"])
-    return model, slots, context
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            models = client.get(f"{root}/v1/models").raise_for_status().json()
+            props = client.get(f"{root}/props").raise_for_status().json()
+        return (str(models["data"][0]["id"]), int(props["total_slots"]),
+                int(props["default_generation_settings"]["n_ctx"]))
+    except (httpx.HTTPError, LookupError, TypeError, ValueError) as exc:
+        raise ServerUnreachable(f"embedded llama.cpp server at {root} did not describe itself ({type(exc).__name__}: {exc})") from None
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float = _STOP_GRACE_S) -> None:
@@ -241,8 +243,7 @@ def local_server(settings: LocalServerSettings | None = None) -> Iterator[LocalS
         announced = _read_announcement(proc, deadline, log_path)
         root = str(announced["base_url"])
         wait_healthy(root, max(deadline - time.monotonic(), 1.0), alive=lambda: proc.poll() is None)
-        with httpx.Client(timeout=10.0) as client:
-            served_model, slots, context = _describe(client, root)
+        served_model, slots, context = _describe(root)
         started = True
         yield LocalServer(f"{root}/v1", served_model, slots, context, proc.pid, log_path, proc)
     finally:

@@ -95,8 +95,7 @@ def serve(args: argparse.Namespace, announce: Callable[[dict[str, Any]], None]) 
         os._exit(1)  # not sys.exit: the stdin watcher thread holds the stdin lock
     base = address if address.startswith("http") else f"http://{address}"
     announce({"base_url": base.rstrip("/"), "pid": os.getpid()})
-    threading.Event().wait()  # serve until a watcher or a signal ends the process
-    del server
+    threading.Event().wait()  # serve (``server`` stays referenced) until a watcher or a signal ends us
 
 
 def main(argv: list[str] | None = None) -> None:
