@@ -182,3 +182,14 @@ def test_state_is_json_with_kind(fake_bin: Path, tmp_path: Path) -> None:
     (state,) = (tmp_path / "state").rglob("*.json")
     assert json.loads(state.read_text())["kind"] == "llamacpp-docker"
     assert json.loads(state.read_text())["env"]["GGUF_FILE"] == "m.gguf"
+
+
+def test_llamacpp_docker_defaults_to_the_bundled_model(fake_bin: Path, tmp_path: Path) -> None:
+    with FakeServer() as container:
+        done = clue(["llamacpp-docker", "--port", str(container.port), "--timeout", "20"], fake_bin, tmp_path)
+    assert done.returncode == 0, done.stderr
+    (state,) = (tmp_path / "state").rglob("*.json")
+    env = json.loads(state.read_text())["env"]
+    assert (env["GGUF_FILE"], env["CHAT_TEMPLATE"], env["SLOTS"]) == ("gemma-3-270m-q4_k_m.gguf", "gemma", "4")
+    assert (Path(env["GGUF_DIR"]) / env["GGUF_FILE"]).is_file()  # assembled into this HOME's cache
+    assert Path(env["GGUF_DIR"]).is_relative_to(tmp_path)
