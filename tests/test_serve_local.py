@@ -211,3 +211,20 @@ def test_machine_defaults_fill_unset_settings() -> None:
     cores = len(os.sched_getaffinity(0))
     assert default_threads() == cores
     assert 2 <= default_slots() <= 8
+
+
+def test_clue_serve_local_reports_a_dead_server() -> None:
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "clue_client.cli", "serve", "local", "--slots", "1", "--context-length", "1024"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert cli.stdout.readline().startswith("http://127.0.0.1:")
+        (child,) = psutil.Process(cli.pid).children()
+        child.kill()
+        assert cli.wait(30) == 2
+        assert cli.stderr.read().strip().splitlines()[-1] == "clue: error: the embedded llama.cpp server stopped unexpectedly"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait(10)
