@@ -33,6 +33,16 @@ class RunAborted(UserError):
     """The server said no in a way no retry can fix (bad key, unknown model)."""
 
 
+_RETRY_ACTIONS = (Action.RETRY, Action.RATE_LIMITED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failures:
+    """The one field of tenacity's RetryCallState that its wait strategies read."""
+
+    attempt_number: int
+
+
 class _Retryable(Exception):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.error)
@@ -181,19 +191,58 @@ class Engine:
         return worst
 
     def _wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: the server's Retry-After when given (capped), else backoff.
+
+        Attempt 1 runs before tenacity takes over (``_send``), so tenacity's attempt n is our n + 1.
+        """
         exc = state.outcome.exception() if state.outcome else None
-        hint = exc.outcome.retry_after_s if isinstance(exc, _Retryable) else None
-        if hint is not None:
-            return min(hint, self.backoff.max_retry_after_s)
-        return self._backoff_wait(state)
+        return self._wait_after(exc.outcome if isinstance(exc, _Retryable) else None, state.attempt_number + 1)
+
+    def _wait_after(self, outcome: Outcome | None, failures: int) -> float:
+        if outcome is not None and outcome.retry_after_s is not None:
+            return min(outcome.retry_after_s, self.backoff.max_retry_after_s)
+        return self._backoff_wait(_Failures(failures))
 
     async def _send(self, request: Request) -> Result:
+        """First attempt directly (most requests need one; tenacity's per-call setup costs as much as the
+        HTTP exchange on loopback), then tenacity's loop for the retries."""
         payload = json.dumps(request.body(self.model), ensure_ascii=False).encode("utf-8")
-        attempts = 0
-        last_error = "no attempt made"
-        replica: str | None = None
+        outcome, latency, replica = await self._attempt(request, payload)
+        attempts = 1
+        if outcome.action in _RETRY_ACTIONS:
+            outcome, latency, replica, attempts = await self._retry(request, payload, outcome, replica)
+        if outcome.action in _RETRY_ACTIONS:
+            error = f"gave up after {attempts} attempts: {outcome.error or 'retryable error'}"
+            return self._finish(Result(request.key, None, attempts=attempts, error=error, retryable=True))
+        if outcome.action is Action.ABORT:
+            self._stop_sending = True
+            raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
+        if outcome.action is Action.RECORD:
+            return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica))
+        answer = outcome.payload or {}
+        return self._finish(
+            Result(
+                request.key,
+                answer["text"],
+                finish_reason=answer.get("finish_reason"),
+                prompt_tokens=answer.get("prompt_tokens"),
+                completion_tokens=answer.get("completion_tokens"),
+                latency_s=latency,
+                attempts=attempts,
+                replica=replica,
+            )
+        )
+
+    async def _retry(
+        self, request: Request, payload: bytes, first: Outcome, replica: str
+    ) -> tuple[Outcome, float | None, str, int]:
+        """Attempts 2..max_retries+1 after a retryable first outcome; returns the last outcome."""
+        if self.endpoint.max_retries == 0:
+            return first, None, replica, 1
+        outcome, latency, attempts = first, None, 1
+        await asyncio.sleep(self._wait_after(first, 1))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.endpoint.max_retries + 1),
+            stop=stop_after_attempt(self.endpoint.max_retries),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             reraise=True,
@@ -202,34 +251,13 @@ class Engine:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    if attempts > 1:
-                        self.stats.retries += 1
+                    self.stats.retries += 1
                     outcome, latency, replica = await self._attempt(request, payload, avoid=replica)
-                    if outcome.action in (Action.RETRY, Action.RATE_LIMITED):
-                        last_error = outcome.error or "retryable error"
+                    if outcome.action in _RETRY_ACTIONS:
                         raise _Retryable(outcome)
         except _Retryable:
-            return self._finish(
-                Result(request.key, None, attempts=attempts, error=f"gave up after {attempts} attempts: {last_error}", retryable=True)
-            )
-        if outcome.action is Action.ABORT:
-            self._stop_sending = True
-            raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
-        if outcome.action is Action.RECORD:
-            return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica))
-        payload = outcome.payload or {}
-        return self._finish(
-            Result(
-                request.key,
-                payload["text"],
-                finish_reason=payload.get("finish_reason"),
-                prompt_tokens=payload.get("prompt_tokens"),
-                completion_tokens=payload.get("completion_tokens"),
-                latency_s=latency,
-                attempts=attempts,
-                replica=replica,
-            )
-        )
+            pass
+        return outcome, latency, replica, attempts
 
     def _finish(self, result: Result) -> Result:
         self.stats.done += 1
