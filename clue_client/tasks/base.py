@@ -87,12 +87,15 @@ class Task:
         return frame
 
 
-def declare(task_id: str, *, level: int, metrics: tuple[str, ...], builder: Builder, title: str) -> Task:
-    """A Task whose data file and access class come from the dataset registry (one source of truth)."""
+def declare(task_id: str, *, builder: Builder, title: str) -> Task:
+    """A Task whose data file and access class come from the dataset registry, and whose level and score
+    metrics come from the scoring protocol table: one source of truth for each."""
     from ..datasets import DATASETS
+    from ..scoring.protocol import LEVELS, TASKS
 
     dataset = DATASETS[task_id]
-    return Task(task_id, level, dataset.credentialed, dataset.path, metrics, builder, title)
+    level = next(int(name.removeprefix("level")) for name, members in LEVELS.items() if task_id in members)
+    return Task(task_id, level, dataset.credentialed, dataset.path, TASKS[task_id].score, builder, title)
 
 
 @cache

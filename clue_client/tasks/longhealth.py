@@ -224,10 +224,4 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     return handover_frame((row for rows in groups for row in rows), _EXTRAS)
 
 
-TASK = declare(
-    "longhealth",
-    level=2,
-    metrics=("longhealth_task1", "longhealth_task2", "longhealth_task3"),
-    builder=_build,
-    title="LongHealth",
-)
+TASK = declare("longhealth", builder=_build, title="LongHealth")

@@ -20,10 +20,4 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     return few_shot_frame(task, records, ctx, k=1, reference=lambda r: r["codes"])
 
 
-TASK = declare(
-    "medisumcode",
-    level=2,
-    metrics=("icd_em_f1", "icd_ap_f1", "icd_valid"),
-    builder=_build,
-    title="MeDiSumCode",
-)
+TASK = declare("medisumcode", builder=_build, title="MeDiSumCode")

@@ -15,10 +15,4 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     return few_shot_frame(task, records, ctx, k=1, reference=lambda r: r["Answer"])
 
 
-TASK = declare(
-    "medisumqa",
-    level=2,
-    metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1", "umls_f1"),
-    builder=_build,
-    title="MeDiSumQA",
-)
+TASK = declare("medisumqa", builder=_build, title="MeDiSumQA")

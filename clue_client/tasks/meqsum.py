@@ -15,6 +15,4 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     return few_shot_frame(task, records, ctx, k=3, reference=lambda r: r["Summary"])
 
 
-TASK = declare(
-    "meqsum", level=1, metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1"), builder=_build, title="MeQSum"
-)
+TASK = declare("meqsum", builder=_build, title="MeQSum")

@@ -20,10 +20,4 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     return few_shot_frame(task, records, ctx, k=3, reference=lambda r: r["Summary"])
 
 
-TASK = declare(
-    "problem_summary",
-    level=1,
-    metrics=("rougeL", "rouge1", "rouge2", "bertscore_f1", "umls_f1"),
-    builder=_build,
-    title="Problem Summary",
-)
+TASK = declare("problem_summary", builder=_build, title="Problem Summary")
