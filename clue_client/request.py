@@ -25,16 +25,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_key(identity: str, messages: Sequence[Message], params: Mapping[str, Any]) -> str:
-    """Stable hex key for one request to one endpoint identity."""
-    canonical = canonical_json(
-        {
-            "identity": identity,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "params": dict(params),
-            "protocol": PROTOCOL_VERSION,
-        }
-    )
+def request_key(identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None) -> str:
+    """Stable hex key for one request to one endpoint identity.
+
+    ``draw`` tells apart identical prompts that must get independent answers (sampling at temperature > 0);
+    with greedy decoding it is None and identical prompts share one answer.
+    """
+    material: dict[str, Any] = {
+        "identity": identity,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "params": dict(params),
+        "protocol": PROTOCOL_VERSION,
+    }
+    if draw is not None:
+        material["draw"] = draw
+    canonical = canonical_json(material)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
@@ -47,8 +52,8 @@ class Request:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any]) -> "Request":
-        return cls(request_key(identity, messages, params), tuple(messages), dict(params))
+    def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None) -> "Request":
+        return cls(request_key(identity, messages, params, draw), tuple(messages), dict(params))
 
     def body(self, model: str) -> dict[str, Any]:
         """The OpenAI chat-completions JSON body for this request."""

@@ -142,10 +142,15 @@ async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: s
 
 
 def _requests_for(frame: pl.DataFrame, identity: str, sampling: dict[str, Any]) -> tuple[pl.DataFrame, list[Request]]:
+    """One Request per sample. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
+    are sent once. Sampling: each sample is its own draw, as in CLUE."""
+    stochastic = float(sampling.get("temperature", 0.0)) > 0.0
     requests = []
-    for messages, max_tokens in zip(frame["messages"].to_list(), frame["max_tokens"].to_list()):
+    for sample_id, messages, max_tokens in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
+                                               frame["max_tokens"].to_list()):
         params = {**sampling, "max_tokens": int(max_tokens)}
-        requests.append(Request.build(identity, messages, params))
+        draw = f"{frame['task'][0]}/{sample_id}" if stochastic else None
+        requests.append(Request.build(identity, messages, params, draw))
     return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
 
 

@@ -251,3 +251,22 @@ def test_fail_under_gates_with_exit_4(tmp_path: Path) -> None:
         assert sum(server.requests.values()) == 5, "the gated rerun resumed from the store: nothing sent twice"
         bad = run_clue(*common, "--fail-under", "meqsum=10")
         assert bad.returncode == 2 and "not TASK=SCORE for a task of this run" in one_line_error(bad)
+
+
+def test_identical_prompts_share_an_answer_only_when_greedy(tmp_path: Path) -> None:
+    counts = {}
+    for label, extra in (("greedy", []), ("sampled", ["--temperature", "0.7"])):
+        with FakeServer() as server:
+            out = tmp_path / label
+            proc = run_clue("run", "--endpoint", server.base_url, "--tasks", "longhealth", "--data-dir", str(SAMPLES),
+                            "--out", str(out), *extra)
+            assert proc.returncode == 0, proc.stderr
+            counts[label] = sum(server.requests.values())
+        samples = pl.read_parquet(out / "samples" / "longhealth.parquet")
+        unique_prompts = samples.select(pl.col("messages").cast(pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8})))
+                                        .list.eval(pl.element().struct.field("content")).list.join("\x00")).n_unique()
+        counts[f"{label}_samples"], counts[f"{label}_unique"] = samples.height, unique_prompts
+        assert json.loads((out / "results.json").read_text())["tasks"]["longhealth"]["n"] == samples.height
+    assert counts["greedy_unique"] < counts["greedy_samples"], "the sample data must contain coinciding prompts"
+    assert counts["greedy"] == counts["greedy_unique"]
+    assert counts["sampled"] == counts["sampled_samples"]

@@ -162,7 +162,7 @@ def _run_with_progress(options: RunOptions) -> RunSummary:
         finally:
             ticker.cancel()
             if "task" in state:
-                progress.update(state["task"], completed=state["stats"].done)
+                progress.update(state["task"], completed=state["stats"].done, in_flight=0)
 
     with progress:
         return asyncio.run(main())
