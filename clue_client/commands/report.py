@@ -42,7 +42,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise UserError("--alpha must be between 0 and 1")
     comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
-                              seed=args.seed, tasks=args.tasks)
+                              seed=args.seed, tasks=_task_list(args.tasks))
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
@@ -68,5 +68,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--resamples", type=int, default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")
     compare.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
-    compare.add_argument("--tasks", nargs="+", metavar="TASK", help="compare only these tasks")
+    compare.add_argument("--tasks", nargs="+", metavar="TASK",
+                         help="compare only these tasks (space- or comma-separated, as in clue run)")
     compare.set_defaults(func=run_compare)
+
+
+def _task_list(given: list[str] | None) -> list[str] | None:
+    """``--tasks a b`` and ``--tasks a,b`` mean the same."""
+    if not given:
+        return None
+    return [name.strip() for item in given for name in item.split(",") if name.strip()]
