@@ -45,16 +45,19 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _ci(ci: list[float | None] | None) -> str:
+    return "-" if not ci or ci[0] is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+
+
 def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
     table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}")
     for column in ("task", "score %", "95% CI", "n", "errors", "partial"):
         table.add_column(column, justify="left" if column in ("task", "partial") else "right")
     for task_id, task in results.get("tasks", {}).items():
-        ci = task.get("ci95") or [None, None]
-        table.add_row(task_id, _pct(task.get("score")), f"{_pct(ci[0])}-{_pct(ci[1])}", str(task.get("n", 0)),
+        table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
                       str(task.get("n_errors", 0)), ", ".join(task.get("partial") or []))
     for level in ("level1", "level2"):
-        ci = (results.get("levels_ci95") or {}).get(level) or [None, None]
-        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), f"{_pct(ci[0])}-{_pct(ci[1])}", "", "", "")
+        ci = (results.get("levels_ci95") or {}).get(level)
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "")
     stdout.print(table)
