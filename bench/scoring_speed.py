@@ -34,8 +34,9 @@ WORDS = ("patient denies chest pain fever cough with history of diabetes hyperte
 
 def source_texts(rng: random.Random) -> tuple[list[str], str]:
     if MEQSUM.is_file():
-        sheet = pl.read_excel(MEQSUM, sheet_name="QS")
-        texts = [t for t in sheet["CHQ"].cast(pl.Utf8).drop_nulls().to_list() if t.strip()]
+        from clue_client.datasets import load_meqsum
+
+        texts = [t for t in load_meqsum(MEQSUM)["CHQ"].to_list() if t.strip()]
         return texts, f"MeQSum CHQ ({len(texts)} texts)"
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 100))) for _ in range(2000)]
     return texts, "generated clinical-looking text"

@@ -22,7 +22,4 @@ python -m pip install -q --upgrade pip
 # CPU torch first: a bare "torch" requirement would pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[dev,local,bertscore,umls]"
-# scispacy 0.6.2 declares numpy<2, yet it (and spaCy 3.8, nmslib-metabrainz) runs on numpy 2, which
-# pyarrow and the rest need: put numpy 2 back after the resolver pulled it down.
-python -m pip install -q "numpy>=2"
 python -m pytest "$@"
