@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from clue_client.config import Endpoint  # noqa: E402
-from clue_client.engine import Engine  # noqa: E402
-from clue_client.request import Request  # noqa: E402
-from clue_client.serve import LocalServer, LocalServerSettings, local_server  # noqa: E402
+from clue_client.engine.engine import Engine  # noqa: E402
+from clue_client.engine.request import Request  # noqa: E402
+from clue_client.serving.local import LocalServer, LocalServerSettings, local_server  # noqa: E402
 
 _serial = itertools.count()
 TOPICS = ("hypertension", "asthma", "sepsis", "anemia", "migraine", "gout", "pneumonia", "diabetes")

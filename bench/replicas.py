@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from clue_client.config import Endpoint  # noqa: E402
-from clue_client.engine import Engine  # noqa: E402
-from clue_client.request import Request  # noqa: E402
+from clue_client.engine.engine import Engine  # noqa: E402
+from clue_client.engine.request import Request  # noqa: E402
 
 TARGET = 0.9
 RUN_TIMEOUT_S = 120.0

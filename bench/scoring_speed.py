@@ -34,7 +34,7 @@ WORDS = ("patient denies chest pain fever cough with history of diabetes hyperte
 
 def source_texts(rng: random.Random) -> tuple[list[str], str]:
     if MEQSUM.is_file():
-        from clue_client.datasets import load_meqsum
+        from clue_client.datasets.formats import load_meqsum
 
         texts = [t for t in load_meqsum(MEQSUM)["CHQ"].to_list() if t.strip()]
         return texts, f"MeQSum CHQ ({len(texts)} texts)"

@@ -5,15 +5,15 @@ The public library surface is re-exported here (loaded on first use, so ``clue``
     config:  Endpoint, load_endpoints, resolve_endpoint
     engine:  Engine, Backoff, Request, Result
     store:   Store
-    runs:    RunOptions, run_evaluation, score_run_dir
+    runner:  RunOptions, run_evaluation, score_run_dir
     tasks:   get_task, parse_tasks, BuildContext
     scoring: ScoringOptions, score_run, task_score
     errors:  ClueError, UserError, ConfigError, DataError, ServerUnreachable, GateFailed
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from ._lazy import lazy_exports
 
 try:
     __version__ = version("clue-client")
@@ -22,7 +22,7 @@ except PackageNotFoundError:  # running from a source tree without install
 
 _EXPORTS = {
     "Endpoint": "config", "load_endpoints": "config", "resolve_endpoint": "config",
-    "Engine": "engine", "Backoff": "engine", "Request": "request", "Result": "request",
+    "Engine": "engine", "Backoff": "engine", "Request": "engine", "Result": "engine",
     "Store": "store",
     "RunOptions": "runner", "run_evaluation": "runner", "score_run_dir": "runner",
     "get_task": "tasks", "parse_tasks": "tasks", "BuildContext": "tasks",
@@ -32,13 +32,4 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'clue_client' has no attribute '{name}'")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, also=["__version__"])

@@ -26,10 +26,10 @@ from typing import Any, Iterable, Iterator
 
 import polars as pl
 
-from .datasets import sha256_file
+from .datasets.formats import sha256_file
 from .errors import ServerUnreachable, UserError
-from .outcome import Action, Outcome, classify_status, parse_completion
-from .request import Request, Result
+from .engine.outcome import Action, Outcome, classify_status, parse_completion
+from .engine.request import Request, Result
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
 from .store import Store, read_manifest, utc_now, write_manifest
 

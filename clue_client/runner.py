@@ -17,9 +17,9 @@ import polars as pl
 
 from . import __version__
 from .config import Endpoint
-from .engine import Backoff, Engine, EngineStats
+from .engine.engine import Backoff, Engine, EngineStats
 from .errors import DataError, ServerUnreachable, UserError
-from .request import PROTOCOL_VERSION, Request
+from .engine.request import PROTOCOL_VERSION, Request
 from .store import Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
@@ -107,7 +107,7 @@ async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested
 
 
 def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:
-    from .datasets import sha256_file
+    from .datasets.formats import sha256_file
 
     return {t.data_path: sha256_file(data_dir / t.data_path) for t in tasks}
 
@@ -120,16 +120,16 @@ def _require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
 
 
 async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str, options: RunOptions) -> dict[str, pl.DataFrame]:
-    from . import servers
+    from .serving import introspect
     from .tasks import BuildContext
 
     needs_tokens = any(t.id == "longhealth" for t in options.tasks)
     tokenizer, context_length = None, endpoint.context_length
     if needs_tokens:
-        kind = endpoint.kind if endpoint.kind != "generic" else await servers.detect_kind(client, endpoint.base_url)
+        kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         if context_length is None:
-            context_length = await servers.context_length(client, endpoint.base_url, kind)
-        tokenizer = servers.make_tokenizer(client, endpoint.base_url, kind, model)
+            context_length = await introspect.context_length(client, endpoint.base_url, kind)
+        tokenizer = introspect.make_tokenizer(client, endpoint.base_url, kind, model)
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
                        seed=options.seed, limit=options.limit)
     frames = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import UserError
-from .request import Request, Result, canonical_json
+from .engine.request import Request, Result, canonical_json
 
 __all__ = ["Store", "write_manifest", "read_manifest", "utc_now"]
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from clue_client.runs import LEVEL_TASKS, metric_columns
+from clue_client.reports.run_folder import LEVEL_TASKS, metric_columns
 from clue_client.scoring import TASKS as SCORING_TASKS, task_score
 
 #: Per-sample metric columns per task, as scoring declares them.

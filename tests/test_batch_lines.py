@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from clue_client.batch import CHAT_URL, parse_output_line, request_line, result_from
-from clue_client.outcome import Action
-from clue_client.request import Request
+from clue_client.engine.outcome import Action
+from clue_client.engine.request import Request
 
 REQUEST = Request.build("m@http://127.0.0.1:1/v1", [{"role": "system", "content": "be brief"},
                                                       {"role": "user", "content": "premise / hypothesis"}],

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from clue_client.scoring.protocol import TASK_IDS, TASKS
-from test_serve_local import gone
+from processes import gone
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 2
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 def is_server(proc: psutil.Process) -> bool:
     try:
-        return "clue_client.serve_local_worker" in " ".join(proc.cmdline())
+        return "clue_client.serving.local_worker" in " ".join(proc.cmdline())
     except psutil.Error:
         return False
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..datasets import dataset_status
-from ..fetch import PASSWORD_ENV, SOURCES, fetch
+from ..datasets.formats import dataset_status
+from ..datasets.fetch import PASSWORD_ENV, SOURCES, fetch
 
 stdout = Console(highlight=False, soft_wrap=True)
 

@@ -45,15 +45,15 @@ def list_command(args: argparse.Namespace) -> int:
 async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
     import httpx
 
-    from .. import servers
+    from ..serving import introspect
     from ..runner import resolve_model
 
     key = endpoint.api_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.timeout_s)) as client:
         model, ids = await resolve_model(client, endpoint, model)
-        kind = endpoint.kind if endpoint.kind != "generic" else await servers.detect_kind(client, endpoint.base_url)
-        context = endpoint.context_length or await servers.context_length(client, endpoint.base_url, kind)
+        kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
+        context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
     status, latency = await _timed_sdk_request(endpoint, key, model)
     return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
             "context_length": context, "chat_status": status, "latency_s": latency}

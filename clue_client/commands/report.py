@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import GateFailed, UserError
-from ..runs import load_run
+from ..reports.run_folder import load_run
 
 __all__ = ["add_parser"]
 
@@ -23,12 +23,12 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from ..report import print_report
+    from ..reports.terminal import print_report
 
     runs = [load_run(path) for path in args.runs]
     print_report(runs, Console())
     if args.html:
-        from ..report_html import render_html
+        from ..reports.html import render_html
 
         _write_text(args.html, render_html(runs))
         Console(stderr=True).print(f"HTML report written to {args.html}", markup=False, highlight=False)
@@ -36,8 +36,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from ..compare import compare_runs
-    from ..report import print_comparison
+    from ..reports.compare import compare_runs
+    from ..reports.terminal import print_comparison
 
     if not 0 < args.alpha < 1:
         raise UserError("--alpha must be between 0 and 1")

@@ -88,7 +88,7 @@ def _served(endpoint: Endpoint, concurrency: int | None) -> Iterator[Endpoint]:
         yield endpoint
         return
     try:
-        from ..serve import LocalServerSettings, local_server
+        from ..serving.local import LocalServerSettings, local_server
     except ImportError as exc:
         raise UserError(f"the embedded endpoint needs the [local] extra: pip install 'clue-client[local]' ({exc})") from None
     console.print(PLUMBING_NOTE)

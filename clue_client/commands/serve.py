@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..serve import LocalServerSettings, local_server
-from .. import serve_docker
+from ..serving.local import LocalServerSettings, local_server
+from ..serving import containers
 from ..errors import ServerUnreachable, UserError
 
 
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _docker_flags(cpu)
 
     stop = kinds.add_parser("stop", help="stop the Docker servers started by clue serve")
-    stop.add_argument("kinds", nargs="*", metavar="KIND", help=f"any of {', '.join(serve_docker.KINDS)} (default: all)")
+    stop.add_argument("kinds", nargs="*", metavar="KIND", help=f"any of {', '.join(containers.KINDS)} (default: all)")
     stop.set_defaults(func=_serve_stop)
 
 
@@ -80,11 +80,11 @@ def _serve_local(args: argparse.Namespace) -> int:
 def _serve_docker(args: argparse.Namespace) -> int:
     model, template = args.model, getattr(args, "chat_template", None) or ""
     if args.serve_kind == "llamacpp-docker" and model is None:
-        from ..serve import GEMMA_TEMPLATE
-        from ..serve_model import bundled_model_path
+        from ..serving.local import GEMMA_TEMPLATE
+        from ..serving.bundled_model import bundled_model_path
 
         model, template = bundled_model_path(), template or GEMMA_TEMPLATE
-    spec = serve_docker.DockerServeSpec(
+    spec = containers.DockerServeSpec(
         kind=args.serve_kind,
         model=str(model),
         revision=getattr(args, "revision", "main"),
@@ -93,14 +93,14 @@ def _serve_docker(args: argparse.Namespace) -> int:
         slots=getattr(args, "slots", 4),
         chat_template=template,
     )
-    print(serve_docker.start(spec, timeout_s=args.timeout), flush=True)
+    print(containers.start(spec, timeout_s=args.timeout), flush=True)
     return 0
 
 
 def _serve_stop(args: argparse.Namespace) -> int:
-    unknown = [k for k in args.kinds if k not in serve_docker.KINDS]
+    unknown = [k for k in args.kinds if k not in containers.KINDS]
     if unknown:
-        raise UserError(f"clue serve stop: unknown kind {unknown[0]!r}; choose from {', '.join(serve_docker.KINDS)}")
-    stopped = serve_docker.stop(args.kinds or None)
+        raise UserError(f"clue serve stop: unknown kind {unknown[0]!r}; choose from {', '.join(containers.KINDS)}")
+    stopped = containers.stop(args.kinds or None)
     print(f"stopped: {', '.join(stopped)}" if stopped else "no server started by clue serve is running", file=sys.stderr)
     return 0

@@ -90,7 +90,7 @@ class Task:
 def declare(task_id: str, *, builder: Builder, title: str) -> Task:
     """A Task whose data file and access class come from the dataset registry, and whose level and score
     metrics come from the scoring protocol table: one source of truth for each."""
-    from ..datasets import DATASETS
+    from ..datasets.formats import DATASETS
     from ..scoring.protocol import LEVELS, TASKS
 
     dataset = DATASETS[task_id]
@@ -100,7 +100,7 @@ def declare(task_id: str, *, builder: Builder, title: str) -> Task:
 
 @cache
 def _all_prompts() -> dict[str, Any]:
-    raw = resources.files("clue_client").joinpath("prompts.json").read_text(encoding="utf-8")
+    raw = resources.files("clue_client.tasks").joinpath("prompts.json").read_text(encoding="utf-8")
     return json.loads(raw)
 
 

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from ..datasets import LONGHEALTH_OPTIONS, load_longhealth
+from ..datasets.formats import LONGHEALTH_OPTIONS, load_longhealth
 from ..errors import UserError
 from .base import BuildContext, Task, declare, fold_system, handover_frame, prompts
 from .tokens import EstimateTokenizer, Tokenizer

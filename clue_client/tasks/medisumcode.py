@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..datasets import load_medisumcode
+from ..datasets.formats import load_medisumcode
 from .base import BuildContext, Task, declare, few_shot_frame
 
 

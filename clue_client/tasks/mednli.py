@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..datasets import load_mednli
+from ..datasets.formats import load_mednli
 from .base import BuildContext, Task, declare, few_shot_frame
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..datasets import load_problem_summary
+from ..datasets.formats import load_problem_summary
 from .base import BuildContext, Task, declare, few_shot_frame
 
 

@@ -1,6 +1,6 @@
 """Token counting as the LongHealth budget needs it: a Protocol, and a conservative estimate.
 
-The real counts come from the served model's own tokenizer over HTTP (``clue_client.servers``). When a
+The real counts come from the served model's own tokenizer over HTTP (``clue_client.serving.introspect``). When a
 server offers none (hosted APIs), ``EstimateTokenizer`` assumes one token per ``CHARS_PER_TOKEN``
 characters: English BPE vocabularies average about four characters a token, so three over-counts and the
 prompts stay inside the context at the price of slightly fewer documents.

@@ -1,0 +1,13 @@
+"""Reading finished runs: run folders loaded into typed results, terminal tables, the HTML report and the
+paired comparison of two runs. Never touches the network or the store's writers."""
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "Run": "run_folder", "load_run": "run_folder",
+    "print_report": "terminal", "print_comparison": "terminal",
+    "render_html": "html",
+    "Comparison": "compare", "compare_runs": "compare",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

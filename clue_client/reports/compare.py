@@ -1,0 +1,367 @@
+"""Paired comparison of two runs: is B better or worse than A per task, and is the difference real?
+
+Only samples both runs answered enter (paired by task and sample_id). Per task: the difference of task
+scores (B - A, in points), a 95% CI from a paired bootstrap that resamples ``group_id`` (a LongHealth
+question, otherwise the sample), and a p-value: McNemar's exact test where every per-sample score is right
+or wrong and samples are independent (MedNLI), otherwise a paired permutation test that swaps A and B
+within whole groups (ROUGE/BERTScore/UMLS/ICD tasks, and LongHealth, whose prompts cluster by question).
+P-values are Holm-corrected across tasks. Differences in data, prompts or sampling are flagged, not hidden.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from ..errors import UserError
+from .run_folder import TASK_IDS, Run, metric_columns, score_columns
+
+__all__ = [
+    "ScoreFn",
+    "TaskComparison",
+    "Comparison",
+    "compare_runs",
+    "paired_rows",
+    "mcnemar_exact",
+    "holm",
+    "manifest_warnings",
+    "default_scorer",
+]
+
+#: ``task_score(task_id, scored_frame) -> score in % or None`` (clue_client.scoring's signature).
+ScoreFn = Callable[[str, pl.DataFrame], "float | None"]
+
+#: Columns never needed to score, dropped before resampling (they are large).
+_HEAVY = ("messages",)
+#: Accuracy tasks of independent samples, tested with McNemar's exact test.
+_MCNEMAR_TASKS = ("mednli",)
+
+
+def default_scorer() -> ScoreFn:
+    """The project's task scorer; imported late so that reports work without the scoring extras loaded."""
+    try:
+        from ..scoring import task_score  # type: ignore[attr-defined]
+    except ImportError:
+        raise UserError("this install has no clue_client.scoring.task_score; cannot compare runs") from None
+    return task_score
+
+
+@dataclass(frozen=True, slots=True)
+class TaskComparison:
+    """One task's paired result. ``delta`` and ``ci95`` are B minus A, in score points."""
+
+    task: str
+    n_paired: int
+    score_a: float | None
+    score_b: float | None
+    delta: float | None
+    ci95: tuple[float, float] | None
+    p_value: float | None
+    p_holm: float | None
+    test: str
+    prompt_mismatches: int
+    metrics_only_in: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n_paired": self.n_paired,
+            "delta": self.delta,
+            "ci95": list(self.ci95) if self.ci95 else None,
+            "p_value": self.p_value,
+            "p_holm": self.p_holm,
+            "test": self.test,
+            "score_a": self.score_a,
+            "score_b": self.score_b,
+            "prompt_mismatches": self.prompt_mismatches,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    a: str
+    b: str
+    tasks: Mapping[str, TaskComparison]
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` contract: {"a", "b", "tasks": {TASK: {...}}} plus "warnings"."""
+        return {"a": self.a, "b": self.b, "tasks": {t: c.to_json() for t, c in self.tasks.items()},
+                "warnings": list(self.warnings)}
+
+    def regressions(self, alpha: float = 0.05) -> list[str]:
+        """Tasks where B is significantly worse than A after Holm correction."""
+        return [t for t, c in self.tasks.items()
+                if c.delta is not None and c.delta < 0 and c.p_holm is not None and c.p_holm < alpha]
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (binomial test with p = 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
+    return min(1.0, 2.0 * tail / 2**n)
+
+
+def holm(p_values: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Holm's step-down adjustment; tasks without a p-value keep None and do not count."""
+    present = sorted((p, t) for t, p in p_values.items() if p is not None)
+    m = len(present)
+    adjusted: dict[str, float | None] = {t: None for t in p_values}
+    running = 0.0
+    for i, (p, task) in enumerate(present):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[task] = running
+    return adjusted
+
+
+def paired_rows(a: pl.DataFrame, b: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of one task that both runs answered, aligned row by row (same sample_id order)."""
+    answered = (
+        a.filter(pl.col("prediction").is_not_null()).select("sample_id")
+        .join(b.filter(pl.col("prediction").is_not_null()).select("sample_id"), on="sample_id", how="inner")
+    )
+    keep = lambda f: f.join(answered, on="sample_id", how="semi").sort("sample_id")  # noqa: E731
+    return keep(a), keep(b)
+
+
+def _prompt_mismatches(a: pl.DataFrame, b: pl.DataFrame) -> int:
+    """Paired samples whose prompts (messages) or token limits differ between the runs."""
+    cols = [c for c in ("messages", "max_tokens") if c in a.columns and c in b.columns]
+    if not cols or a.height == 0:
+        return 0
+    same = pl.Series([True] * a.height)
+    for col in cols:
+        same = same & (a[col] == b[col]).fill_null(a[col].is_null() & b[col].is_null())
+    return int((~same).sum())
+
+
+class _FramePair:
+    """Aligned A/B frames of one task; every resample is scored by calling the scorer (the definition)."""
+
+    def __init__(self, task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn, group_of_row: np.ndarray) -> None:
+        self.task, self.scorer, self.group_of_row = task, scorer, group_of_row
+        self.a, self.b = a, b
+        self.n_groups = int(group_of_row.max()) + 1
+
+    def delta(self, a: pl.DataFrame, b: pl.DataFrame) -> float | None:
+        sa, sb = self.scorer(self.task, a), self.scorer(self.task, b)
+        return None if sa is None or sb is None else float(sb) - float(sa)
+
+    def bootstrap(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Deltas on samples of whole groups drawn with replacement (rows repeat as their group does)."""
+        out = []
+        for _ in range(n):
+            counts = np.bincount(rng.integers(0, self.n_groups, self.n_groups), minlength=self.n_groups)
+            rows = np.repeat(np.arange(self.a.height), counts[self.group_of_row])
+            d = self.delta(self.a[rows], self.b[rows])
+            if d is not None:
+                out.append(d)
+        return np.asarray(out)
+
+    def permutation_deltas(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Deltas after swapping the A/B labels of each group with probability 1/2."""
+        both = pl.concat([self.a, self.b], how="vertical_relaxed")  # rows of B follow rows of A
+        rows = np.arange(self.a.height)
+        out = []
+        for _ in range(n):
+            swap = (rng.random(self.n_groups) < 0.5)[self.group_of_row]
+            d = self.delta(both[np.where(swap, rows + self.a.height, rows)],
+                           both[np.where(swap, rows, rows + self.a.height)])
+            if d is not None:
+                out.append(d)
+        return np.asarray(out)
+
+    def binary_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-sample right/wrong for both runs if every single-sample score is 0 or 100, else None."""
+        outcomes = []
+        for frame in (self.a, self.b):
+            scores = [self.scorer(self.task, frame[i : i + 1]) for i in range(frame.height)]
+            if any(s is None or (s != 0 and s != 100) for s in scores):
+                return None
+            outcomes.append(np.asarray(scores) == 100)
+        return outcomes[0], outcomes[1]
+
+
+class _SumsPair:
+    """The same resampling, vectorised: per-group sums and counts of each score metric.
+
+    Valid when a task score is the mean over its score metrics of each metric's mean over scored rows
+    (how scoring aggregates, CLUE_PROTOCOL.md); ``for_frames`` checks that on the observed data and gives
+    None otherwise, so the caller falls back to scoring every resample.
+    """
+
+    _CHUNK = 200
+
+    def __init__(self, sums: tuple[np.ndarray, np.ndarray], counts: tuple[np.ndarray, np.ndarray],
+                 outcomes: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.sums, self.counts, self.outcomes = sums, counts, outcomes
+        self.n_groups = sums[0].shape[0]
+
+    @classmethod
+    def for_frames(cls, task: str, a: pl.DataFrame, b: pl.DataFrame, group_of_row: np.ndarray,
+                   observed: tuple[float, float]) -> "_SumsPair | None":
+        names = [c for c in score_columns(a, task) if c in b.columns]
+        if not names:
+            return None
+        n_groups = int(group_of_row.max()) + 1
+        sums, counts, values = [], [], []
+        for frame in (a, b):
+            scored = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, bool)
+            matrix = np.column_stack([frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in names])
+            ok = ~np.isnan(matrix) & scored[:, None]
+            sums.append(np.stack([np.bincount(group_of_row[ok[:, j]], weights=matrix[ok[:, j], j], minlength=n_groups)
+                                  for j in range(len(names))], axis=1))
+            counts.append(np.stack([np.bincount(group_of_row[ok[:, j]], minlength=n_groups).astype(np.float64)
+                                    for j in range(len(names))], axis=1))
+            values.append(np.where(ok, matrix, np.nan))
+        pair = cls((sums[0], sums[1]), (counts[0], counts[1]), None)
+        ones = np.ones((1, n_groups))
+        for side, want in enumerate(observed):
+            got = _scores(ones @ pair.sums[side], ones @ pair.counts[side])[0]
+            if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+                return None
+        single = len(names) == 1 and all(np.isin(v[~np.isnan(v)], (0.0, 1.0)).all() and not np.isnan(v).any()
+                                         for v in values)
+        pair.outcomes = (values[0][:, 0] == 1, values[1][:, 0] == 1) if single else None
+        return pair
+
+    def _deltas(self, weights_a: np.ndarray, weights_b: np.ndarray, swap: bool) -> np.ndarray:
+        (sa, sb), (ca, cb) = self.sums, self.counts
+        if swap:  # weights_a: 1 where the group keeps its labels, weights_b: 1 where they are swapped
+            keep, flip = weights_a, weights_b
+            score_a = _scores(keep @ sa + flip @ sb, keep @ ca + flip @ cb)
+            score_b = _scores(keep @ sb + flip @ sa, keep @ cb + flip @ ca)
+        else:
+            score_a, score_b = _scores(weights_a @ sa, weights_a @ ca), _scores(weights_b @ sb, weights_b @ cb)
+        deltas = score_b - score_a
+        return deltas[~np.isnan(deltas)]
+
+    def bootstrap(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = []
+        for start in range(0, n, self._CHUNK):
+            size = min(self._CHUNK, n - start)
+            draws = rng.integers(0, self.n_groups, size=(size, self.n_groups))
+            flat = (draws + self.n_groups * np.arange(size)[:, None]).ravel()
+            weights = np.bincount(flat, minlength=size * self.n_groups).reshape(size, self.n_groups).astype(np.float64)
+            out.append(self._deltas(weights, weights, swap=False))
+        return np.concatenate(out) if out else np.empty(0)
+
+    def permutation_deltas(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = []
+        for start in range(0, n, self._CHUNK):
+            flip = (rng.random((min(self._CHUNK, n - start), self.n_groups)) < 0.5).astype(np.float64)
+            out.append(self._deltas(1.0 - flip, flip, swap=True))
+        return np.concatenate(out) if out else np.empty(0)
+
+    def binary_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.outcomes
+
+
+def _scores(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Task score in % per row of (replicates x metrics) sums and counts; NaN where no metric has a value."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    valid = ~np.isnan(means)
+    filled = np.where(valid, means, 0.0).sum(axis=1)
+    n_valid = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_valid > 0, 100.0 * filled / n_valid, np.nan)
+
+
+def _compare_task(task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn,
+                  resamples: int, seed: int, fast: bool = True) -> TaskComparison:
+    metrics_a, metrics_b = set(metric_columns(a, task)), set(metric_columns(b, task))
+    only = tuple(sorted(metrics_a ^ metrics_b))
+    pa, pb = paired_rows(a, b)
+    mismatches = _prompt_mismatches(pa, pb)
+    empty = TaskComparison(task, pa.height, None, None, None, None, None, None, "none", mismatches, only)
+    if pa.height == 0:
+        return empty
+    common = [c for c in pa.columns if c in pb.columns and c not in _HEAVY]  # score both on the same metrics
+    pa, pb = pa.select(common), pb.select(common)
+    _, group_of_row = np.unique(pa["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
+    score_a, score_b = scorer(task, pa), scorer(task, pb)
+    if score_a is None or score_b is None:
+        return TaskComparison(task, pa.height, score_a, score_b, None, None, None, None, "none", mismatches, only)
+    delta = float(score_b) - float(score_a)
+    pair: _FramePair | _SumsPair | None = None
+    if fast:
+        pair = _SumsPair.for_frames(task, pa, pb, group_of_row, (float(score_a), float(score_b)))
+    pair = pair or _FramePair(task, pa, pb, scorer, group_of_row)
+    rng = np.random.default_rng(seed)
+    boots = pair.bootstrap(rng, resamples)
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else None
+    independent = pair.n_groups == pa.height
+    binary = pair.binary_outcomes() if independent and task in _MCNEMAR_TASKS else None
+    if binary is not None:
+        right_a, right_b = binary
+        p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
+        test = "mcnemar_exact"
+    else:
+        perms = pair.permutation_deltas(rng, resamples)
+        p = float((1 + np.sum(np.abs(perms) >= abs(delta) - 1e-9)) / (1 + perms.size))
+        test = "permutation_paired" if independent else "permutation_paired_by_group"
+    return TaskComparison(task, pa.height, float(score_a), float(score_b), delta, ci, p, None, test,
+                          mismatches, only)
+
+
+def _describe(value: Any) -> str:
+    return "unset" if value is None else repr(value)
+
+
+def manifest_warnings(a: Run, b: Run) -> list[str]:
+    """Ways the two runs were not set up alike: protocol, data files, sampling."""
+    ma, mb = a.manifest, b.manifest
+    notes = []
+    if ma.protocol_version != mb.protocol_version:
+        notes.append(f"protocol versions differ: A {_describe(ma.protocol_version)}, B {_describe(mb.protocol_version)}")
+    for path in sorted(set(ma.data_files) & set(mb.data_files)):
+        if ma.data_files[path] != mb.data_files[path]:
+            notes.append(f"data file {path} differs (sha256 {ma.data_files[path][:12]} vs {mb.data_files[path][:12]})")
+    only_a, only_b = sorted(set(ma.data_files) - set(mb.data_files)), sorted(set(mb.data_files) - set(ma.data_files))
+    if only_a or only_b:
+        notes.append(f"data files differ: only in A {only_a or '[]'}, only in B {only_b or '[]'}")
+    for key in sorted(set(ma.sampling) | set(mb.sampling)):
+        va, vb = ma.sampling.get(key), mb.sampling.get(key)
+        if va != vb:
+            notes.append(f"sampling differs: {key} = {_describe(va)} in A, {_describe(vb)} in B")
+    return notes
+
+
+def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: int = 1000, seed: int = 0,
+                 tasks: Sequence[str] | None = None, fast: bool = True) -> Comparison:
+    """Compare B against A on every task both runs have predictions for.
+
+    ``fast`` resamples per-group metric sums instead of calling ``scorer`` on every resample; it is used
+    only where it reproduces ``scorer`` on the observed data, and gives the same statistics.
+    """
+    if resamples < 1:
+        raise UserError("--resamples must be at least 1")
+    scorer = scorer or default_scorer()
+    shared = [t for t in TASK_IDS if t in a.predictions and t in b.predictions]
+    shared += sorted(set(a.predictions) & set(b.predictions) - set(shared))
+    if tasks is not None:
+        unknown = sorted(set(tasks) - set(shared))
+        if unknown:
+            raise UserError(f"task(s) not in both runs: {', '.join(unknown)}")
+        shared = [t for t in shared if t in tasks]
+    if not shared:
+        raise UserError(f"{a.path} and {b.path} have no task in common (no predictions/*.parquet shared)")
+    results = {t: _compare_task(t, a.predictions[t], b.predictions[t], scorer, resamples, seed, fast) for t in shared}
+    adjusted = holm({t: r.p_value for t, r in results.items()})
+    results = {t: replace(r, p_holm=adjusted[t]) for t, r in results.items()}
+    notes = manifest_warnings(a, b)
+    for t, r in results.items():
+        if r.prompt_mismatches:
+            notes.append(f"{t}: {r.prompt_mismatches} of {r.n_paired} paired samples had different prompts")
+        if r.metrics_only_in:
+            notes.append(f"{t}: metrics present in only one run were left out: {', '.join(r.metrics_only_in)}")
+        if r.n_paired == 0:
+            notes.append(f"{t}: no sample answered by both runs")
+    return Comparison(str(a.path), str(b.path), results, tuple(notes))
+

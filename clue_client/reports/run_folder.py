@@ -1,0 +1,295 @@
+"""Load a run folder (written by ``clue run``) into typed, validated objects.
+
+Reports and comparisons read runs only through this module, so a malformed or half-written folder
+is reported once, as one line naming the file, instead of failing deep inside a table or a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from ..errors import DataError, UserError
+
+__all__ = [
+    "TASK_IDS",
+    "LEVEL_TASKS",
+    "BASE_COLUMNS",
+    "Manifest",
+    "TaskResult",
+    "Results",
+    "Run",
+    "Usage",
+    "load_run",
+    "run_labels",
+    "metric_columns",
+    "score_columns",
+    "run_usage",
+]
+
+#: CLUE's task ids in display order.
+TASK_IDS: tuple[str, ...] = ("mednli", "meqsum", "problem_summary", "longhealth", "medisumqa", "medisumcode")
+LEVEL_TASKS: dict[str, tuple[str, ...]] = {
+    "level1": ("mednli", "meqsum", "problem_summary"),
+    "level2": ("longhealth", "medisumqa", "medisumcode"),
+}
+
+#: Columns of a predictions frame that are not per-sample metrics (hand-over frame + engine output).
+BASE_COLUMNS: frozenset[str] = frozenset(
+    {
+        "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
+        "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
+        "latency_s", "attempts",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a run was: endpoint, model, data, sampling and prices (``raw`` keeps every key)."""
+
+    endpoint: str
+    model: str
+    protocol_version: str | None
+    sampling: Mapping[str, Any]
+    tasks: tuple[str, ...]
+    data_files: Mapping[str, str]
+    prices: Mapping[str, float] | None
+    started_at: str | None
+    finished_at: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """One task's aggregate from results.json; ``partial`` names metrics that could not be computed."""
+
+    n: int
+    n_errors: int
+    metrics: Mapping[str, float | None]
+    score: float | None
+    ci95: tuple[float, float] | None
+    partial: tuple[str, ...]
+    missing: Mapping[str, str] = field(default_factory=dict)  # metric -> why it is missing
+    n_missing: int = 0  # samples not answered yet (an unfinished run)
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    endpoint: str
+    model: str
+    tasks: Mapping[str, TaskResult]
+    level1: float | None
+    level2: float | None
+    levels_ci95: Mapping[str, tuple[float, float] | None]
+    levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A loaded run folder. ``predictions`` maps task id to its per-sample frame."""
+
+    path: Path
+    manifest: Manifest
+    results: Results
+    predictions: Mapping[str, pl.DataFrame]
+
+    @property
+    def name(self) -> str:
+        """Short label for tables: the model, or the folder name when the model is unknown."""
+        return self.manifest.model or self.results.model or self.path.name
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens, latency percentiles and cost of one run (cost is None without prices)."""
+
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_p50: float | None
+    latency_p90: float | None
+    latency_p99: float | None
+    cost: float | None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path.parent}: not a run folder (missing {path.name})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"{where}: expected a number or null, got {value!r}")
+    return float(value)
+
+
+def _interval(value: Any, where: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise DataError(f"{where}: expected [lo, hi] or null, got {value!r}")
+    lo, hi = (_number(v, where) for v in value)
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def _parse_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
+    prices = data.get("prices")
+    if prices is not None:
+        if not isinstance(prices, dict):
+            raise DataError(f"{path}: 'prices' must be an object or null")
+        prices = {k: _number(prices.get(k), f"{path}: prices.{k}") or 0.0
+                  for k in ("input_per_million", "output_per_million")}
+    return Manifest(
+        endpoint=str(data.get("endpoint") or ""),
+        model=str(data.get("model") or ""),
+        protocol_version=data.get("protocol_version"),
+        sampling=dict(data.get("sampling") or {}),
+        tasks=tuple(data.get("tasks") or ()),
+        data_files=dict(data.get("data_files") or {}),
+        prices=prices,
+        started_at=data.get("started_at"),
+        finished_at=data.get("finished_at"),
+        raw=dict(data),
+    )
+
+
+def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
+    where = f"{path}: tasks.{task}"
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: expected an object")
+    metrics = entry.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        raise DataError(f"{where}.metrics: expected an object")
+    return TaskResult(
+        n=int(entry.get("n") or 0),
+        n_errors=int(entry.get("n_errors") or 0),
+        metrics={name: _number(v, f"{where}.metrics.{name}") for name, v in metrics.items()},
+        score=_number(entry.get("score"), f"{where}.score"),
+        ci95=_interval(entry.get("ci95"), f"{where}.ci95"),
+        partial=tuple(str(m) for m in entry.get("partial") or ()),
+        missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
+        n_missing=int(entry.get("n_missing") or 0),
+    )
+
+
+def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
+    tasks = data.get("tasks") or {}
+    if not isinstance(tasks, dict):
+        raise DataError(f"{path}: 'tasks' must be an object")
+    levels_ci = data.get("levels_ci95") or {}
+    return Results(
+        endpoint=str(data.get("endpoint") or ""),
+        model=str(data.get("model") or ""),
+        tasks={task: _parse_task(task, entry, path) for task, entry in tasks.items()},
+        level1=_number(data.get("level1"), f"{path}: level1"),
+        level2=_number(data.get("level2"), f"{path}: level2"),
+        levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
+        levels_partial={lvl: tuple(map(str, tasks_)) for lvl, tasks_ in (data.get("levels_partial") or {}).items()},
+    )
+
+
+def _read_predictions(folder: Path) -> dict[str, pl.DataFrame]:
+    frames: dict[str, pl.DataFrame] = {}
+    for file in sorted((folder / "predictions").glob("*.parquet")):
+        try:
+            frame = pl.read_parquet(file)
+        except Exception as exc:  # polars raises several unrelated types for a damaged file
+            raise DataError(f"{file}: cannot read parquet ({exc})") from None
+        missing = {"task", "sample_id", "prediction"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{file}: missing columns {', '.join(sorted(missing))}")
+        if "group_id" not in frame.columns:
+            frame = frame.with_columns(pl.col("sample_id").alias("group_id"))
+        frames[file.stem] = frame
+    order = {t: i for i, t in enumerate(TASK_IDS)}
+    return dict(sorted(frames.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def load_run(path: str | Path) -> Run:
+    """Read manifest.json, results.json and predictions/*.parquet; raise a one-line error if malformed."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: run folder not found")
+    manifest = _parse_manifest(_read_json(folder / "manifest.json"), folder / "manifest.json")
+    results = _parse_results(_read_json(folder / "results.json"), folder / "results.json")
+    return Run(path=folder, manifest=manifest, results=results, predictions=_read_predictions(folder))
+
+
+def run_labels(runs: "list[Run] | tuple[Run, ...]") -> list[str]:
+    """One distinct label per run: the model name, plus the folder name where two runs share a model."""
+    names = [run.name for run in runs]
+    return [f"{name} ({run.path.name})" if names.count(name) > 1 else name for name, run in zip(names, runs)]
+
+
+def _task_metrics(task: str | None) -> Any:
+    from ..scoring.protocol import TASKS  # which columns scoring adds per task, and which make the task score
+
+    return TASKS.get(task) if task else None
+
+
+def metric_columns(frame: pl.DataFrame, task: str | None = None) -> list[str]:
+    """The per-sample metric columns scoring added to ``frame``.
+
+    For a CLUE task, the columns scoring declares for it; otherwise every numeric non-base column.
+    """
+    declared = _task_metrics(task)
+    if declared is not None:
+        return [c for c in declared.metrics if c in frame.columns]
+    return [c for c, dtype in frame.schema.items() if c not in BASE_COLUMNS and (dtype.is_numeric() or dtype == pl.Boolean)]
+
+
+def score_columns(frame: pl.DataFrame, task: str | None = None) -> list[str]:
+    """The metric columns that make a CLUE task's score (MedNLI: accuracy, not strict accuracy)."""
+    declared = _task_metrics(task)
+    if declared is not None:
+        return [c for c in declared.score if c in frame.columns]
+    return metric_columns(frame)
+
+
+def _percentile(values: pl.Series, q: float) -> float | None:
+    value = values.quantile(q, interpolation="linear") if values.len() else None
+    return None if value is None else float(value)
+
+
+def run_usage(run: Run) -> Usage:
+    """Sum tokens over all predictions, take latency percentiles, and price it with the manifest's prices."""
+    frames = [f.select(
+        pl.col(c).cast(pl.Float64) if c in f.columns else pl.lit(None, pl.Float64).alias(c)
+        for c in ("prompt_tokens", "completion_tokens", "latency_s")
+    ).with_columns((f["prediction"].is_null()).alias("failed")) for f in run.predictions.values()]
+    if not frames:
+        return Usage(0, 0, 0, 0, None, None, None, None)
+    rows = pl.concat(frames)
+    prompt = int(rows["prompt_tokens"].sum() or 0)
+    completion = int(rows["completion_tokens"].sum() or 0)
+    latency = rows["latency_s"].drop_nulls()
+    prices = run.manifest.prices
+    cost = None
+    if prices is not None:
+        cost = prompt / 1e6 * prices["input_per_million"] + completion / 1e6 * prices["output_per_million"]
+    return Usage(
+        requests=rows.height,
+        errors=int(rows["failed"].sum()),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_p50=_percentile(latency, 0.5),
+        latency_p90=_percentile(latency, 0.9),
+        latency_p99=_percentile(latency, 0.99),
+        cost=cost,
+    )

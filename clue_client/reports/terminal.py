@@ -1,0 +1,160 @@
+"""Terminal tables (rich) for ``clue report`` and ``clue compare``.
+
+Scores are shown with their 95% CI; anything that makes a number less than complete (errored samples,
+metrics that could not be computed, a task the run lacks) is shown next to it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .compare import Comparison
+from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, run_labels, run_usage
+
+__all__ = [
+    "fmt_score",
+    "fmt_cost",
+    "report_tasks",
+    "score_table",
+    "usage_table",
+    "run_notes",
+    "comparison_table",
+    "print_report",
+    "print_comparison",
+]
+
+LEVEL_NAMES = {"level1": "Level 1", "level2": "Level 2"}
+
+
+def fmt_score(score: float | None, ci: tuple[float, float] | None = None) -> str:
+    """``52.36 [50.10, 54.62]``; ``n/a`` when there is no score."""
+    if score is None:
+        return "n/a"
+    return f"{score:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def _short(score: float | None, ci: tuple[float, float] | None) -> str:
+    """Compact cell for wide tables: ``52.36 [50.1–54.6]``."""
+    if score is None:
+        return "n/a"
+    return f"{score:.2f}" + (f" [{ci[0]:.1f}–{ci[1]:.1f}]" if ci else "")
+
+
+def fmt_cost(cost: float | None) -> str:
+    return "no prices" if cost is None else f"${cost:,.4f}"
+
+
+def report_tasks(runs: Sequence[Run]) -> list[str]:
+    """Every task any run has, in CLUE order, unknown task ids last."""
+    present = {t for run in runs for t in run.results.tasks}
+    return [t for t in TASK_IDS if t in present] + sorted(present - set(TASK_IDS))
+
+
+def _task_cell(result: TaskResult | None) -> str:
+    """Score and CI; ``*`` marks missing metrics and ``!`` errored samples (explained in the notes)."""
+    if result is None:
+        return "—"
+    return _short(result.score, result.ci95) + ("*" if result.partial else "") + ("!" if result.n_errors else "")
+
+
+def score_table(runs: Sequence[Run]) -> Table:
+    """Tasks as rows, runs as columns, then Level 1 and Level 2."""
+    table = Table(title="CLUE scores (%, 95% CI)", caption="* metrics missing  ! errored samples (see notes)")
+    table.add_column("task")
+    for label in run_labels(list(runs)):
+        table.add_column(escape(label), justify="right")
+    for task in report_tasks(runs):
+        table.add_row(task, *(_task_cell(run.results.tasks.get(task)) for run in runs))
+    table.add_section()
+    for level in LEVEL_TASKS:
+        cells = [_short(getattr(run.results, level), run.results.levels_ci95.get(level)) for run in runs]
+        table.add_row(LEVEL_NAMES[level], *cells, style="bold")
+    return table
+
+
+def usage_table(runs: Sequence[Run]) -> Table:
+    """Requests, errors, tokens, latency percentiles and cost per run."""
+    table = Table(title="Usage")
+    for name in ("run", "requests", "errors", "prompt tok", "completion tok", "p50 s", "p90 s", "p99 s", "cost"):
+        table.add_column(name, justify="left" if name == "run" else "right")
+    for label, run in zip(run_labels(list(runs)), runs):
+        u = run_usage(run)
+        lat = ["–" if v is None else f"{v:.2f}" for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
+        table.add_row(escape(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
+                      *lat, fmt_cost(u.cost))
+    return table
+
+
+def run_notes(runs: Sequence[Run]) -> list[str]:
+    """Plain statements of what is missing or failed, one per run and task."""
+    notes = []
+    for label, run in zip(run_labels(list(runs)), runs):
+        for task in report_tasks(runs):
+            result = run.results.tasks.get(task)
+            if result is None:
+                notes.append(f"{label}: {task} was not run")
+                continue
+            if result.partial:
+                reasons = sorted({result.missing[m] for m in result.partial if m in result.missing})
+                notes.append(f"{label}: {task} is missing metric(s) {', '.join(result.partial)}"
+                             + (f" – {'; '.join(reasons)}" if reasons else "") + "; its score uses the others"
+                             + ("" if result.score is not None else " (none left)"))
+            if result.n_errors:
+                notes.append(f"{label}: {task} had {result.n_errors} errored sample(s) of "
+                             f"{result.n + result.n_errors}; they are not scored")
+            if result.n_missing:
+                notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
+        for level, members in LEVEL_TASKS.items():
+            if getattr(run.results, level) is None:
+                absent = [t for t in members if t not in run.results.tasks]
+                notes.append(f"{label}: {LEVEL_NAMES[level]} not available"
+                             + (f" ({', '.join(absent)} not run)" if absent else " (a task score is missing)"))
+            elif run.results.levels_partial.get(level):
+                notes.append(f"{label}: {LEVEL_NAMES[level]} uses partial task score(s): "
+                             + ", ".join(run.results.levels_partial[level]))
+    return notes
+
+
+def print_report(runs: Sequence[Run], console: Console) -> None:
+    console.print(score_table(runs))
+    console.print(usage_table(runs))
+    notes = run_notes(runs)
+    if notes:
+        console.print("* " + "\n* ".join(notes), markup=False, highlight=False)
+
+
+def _fmt_p(p: float | None) -> str:
+    return "–" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
+
+
+TEST_NAMES = {"mcnemar_exact": "McNemar", "permutation_paired": "perm", "permutation_paired_by_group": "perm/group"}
+
+
+def comparison_table(comparison: Comparison, alpha: float = 0.05) -> Table:
+    """One row per task: paired n, A, B, B−A with CI, p, Holm p, test; significant rows coloured."""
+    table = Table(title=escape(f"B − A on paired samples\nA = {comparison.a}\nB = {comparison.b}"),
+                  box=box.SIMPLE_HEAD, pad_edge=False, caption="green/red: B significantly better/worse (Holm p < "
+                  f"{alpha:g}); perm = paired permutation test")
+    for name in ("task", "n", "A", "B", "B − A", "95% CI", "p", "p Holm", "test"):
+        table.add_column(name, justify="left" if name in ("task", "test") else "right", no_wrap=name == "task",
+                         overflow="fold")
+    for task, c in comparison.tasks.items():
+        style = None
+        if c.delta is not None and c.p_holm is not None and c.p_holm < alpha:
+            style = "green" if c.delta > 0 else "red"
+        ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else "–"
+        table.add_row(task, str(c.n_paired), fmt_score(c.score_a), fmt_score(c.score_b),
+                      "n/a" if c.delta is None else f"{c.delta:+.2f}", ci, _fmt_p(c.p_value), _fmt_p(c.p_holm),
+                      TEST_NAMES.get(c.test, c.test), style=style)
+    return table
+
+
+def print_comparison(comparison: Comparison, console: Console, alpha: float = 0.05) -> None:
+    console.print(comparison_table(comparison, alpha))
+    for note in comparison.warnings:
+        console.print(f"warning: {note}", style="yellow", markup=False, highlight=False)

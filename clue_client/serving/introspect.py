@@ -1,0 +1,205 @@
+"""Ask a served model's HTTP server about itself: what it is, its context length, its tokenizer.
+
+``base_url`` is the OpenAI base (``http://host:port/v1``); vLLM, TGI and llama.cpp answer their own
+introspection routes at the server root (the base without ``/v1``). The caller passes one
+``httpx.AsyncClient`` that already carries any ``Authorization`` header.
+
+Kinds: ``vllm`` (``/tokenize`` + ``/detokenize``, ``/v1/models`` max_model_len), ``tgi`` (``/tokenize``
+with character offsets, ``/info`` max_input_tokens), ``llamacpp`` (``/tokenize`` + ``/detokenize``,
+``/props`` n_ctx), ``openai`` and ``generic`` (no tokenizer: ``EstimateTokenizer``, no context length:
+take it from the endpoint config).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any, Sequence
+
+import httpx
+
+from ..errors import ServerUnreachable, UserError
+from ..tasks.tokens import EstimateTokenizer, Tokenizer
+
+__all__ = [
+    "KINDS",
+    "Tokenizer",
+    "EstimateTokenizer",
+    "HttpTokenizer",
+    "server_root",
+    "list_models",
+    "detect_kind",
+    "context_length",
+    "make_tokenizer",
+]
+
+KINDS = ("vllm", "tgi", "llamacpp", "openai", "generic")
+PROBE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Concurrent tokenize calls per tokenizer: enough to hide latency, few enough not to crowd the server.
+TOKENIZE_CONCURRENCY = 8
+
+
+def server_root(base_url: str) -> str:
+    """``http://h:p/v1`` -> ``http://h:p``: where vLLM, TGI and llama.cpp serve their own routes."""
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any | None:
+    """JSON of a 200 answer; None for any other status or a body that is not JSON."""
+    try:
+        response = await client.get(url, timeout=PROBE_TIMEOUT)
+    except httpx.TransportError as exc:
+        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def list_models(client: httpx.AsyncClient, base_url: str) -> list[dict]:
+    """The ``data`` list of ``GET {base_url}/models``."""
+    url = f"{base_url.rstrip('/')}/models"
+    try:
+        response = await client.get(url, timeout=PROBE_TIMEOUT)
+    except httpx.TransportError as exc:
+        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+    if response.status_code in (401, 403):
+        raise UserError(f"{url} refused the API key ({response.status_code})")
+    if response.status_code != 200:
+        raise UserError(f"{url} answered {response.status_code}; is this an OpenAI-compatible base URL?")
+    try:
+        data = response.json().get("data")
+    except (ValueError, AttributeError):
+        data = None
+    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+        raise UserError(f"{url} did not return an OpenAI model list")
+    return data
+
+
+async def detect_kind(client: httpx.AsyncClient, base_url: str) -> str:
+    """``/props`` => llamacpp, ``/info`` => tgi, ``/v1/models`` with max_model_len => vllm, else generic."""
+    root = server_root(base_url)
+    props = await _get_json(client, f"{root}/props")
+    if isinstance(props, dict) and ("default_generation_settings" in props or "n_ctx" in props):
+        return "llamacpp"
+    info = await _get_json(client, f"{root}/info")
+    if isinstance(info, dict) and ("max_input_tokens" in info or "max_input_length" in info):
+        return "tgi"
+    models = await list_models(client, base_url)
+    if any("max_model_len" in m for m in models):
+        return "vllm"
+    return "generic"
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+async def context_length(
+    client: httpx.AsyncClient, base_url: str, kind: str, model: str | None = None
+) -> int | None:
+    """Tokens the server accepts for one request, as it reports them; None when it does not say."""
+    root = server_root(base_url)
+    if kind == "vllm":
+        models = await list_models(client, base_url)
+        chosen = [m for m in models if m.get("id") == model] or models
+        return _positive_int(chosen[0].get("max_model_len")) if chosen else None
+    if kind == "tgi":
+        info = await _get_json(client, f"{root}/info")
+        if isinstance(info, dict):
+            return _positive_int(info.get("max_input_tokens", info.get("max_input_length")))
+        return None
+    if kind == "llamacpp":
+        props = await _get_json(client, f"{root}/props")
+        if isinstance(props, dict):
+            settings = props.get("default_generation_settings") or {}
+            return _positive_int(settings.get("n_ctx", props.get("n_ctx")))
+        return None
+    if kind in ("openai", "generic"):
+        return None
+    raise UserError(f"unknown server kind '{kind}'; choose from {', '.join(KINDS)}")
+
+
+class HttpTokenizer:
+    """The served model's tokenizer over HTTP: concurrent, cached by text digest, no special tokens."""
+
+    exact = True
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, kind: str, model: str) -> None:
+        if kind not in ("vllm", "tgi", "llamacpp"):
+            raise UserError(f"server kind '{kind}' has no tokenize endpoint")
+        self._client, self._root, self._kind, self._model = client, server_root(base_url), kind, model
+        self._counts: dict[bytes, int] = {}
+        self._limit = asyncio.Semaphore(TOKENIZE_CONCURRENCY)
+
+    async def _post(self, route: str, body: dict[str, Any]) -> Any:
+        url = f"{self._root}{route}"
+        async with self._limit:
+            try:
+                response = await self._client.post(url, json=body, timeout=httpx.Timeout(120.0, connect=5.0))
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise UserError(f"{url} answered {response.status_code}: {response.text[:200]!r}")
+        try:
+            return response.json()
+        except ValueError:
+            raise UserError(f"{url} did not return JSON") from None
+
+    async def _tokens(self, text: str) -> list[Any]:
+        """Token ids (vLLM, llama.cpp) or offset records (TGI) of ``text``."""
+        if self._kind == "vllm":
+            data = await self._post(
+                "/tokenize", {"model": self._model, "prompt": text, "add_special_tokens": False}
+            )
+            tokens = data.get("tokens") if isinstance(data, dict) else None
+        elif self._kind == "llamacpp":
+            data = await self._post("/tokenize", {"content": text, "add_special": False})
+            tokens = data.get("tokens") if isinstance(data, dict) else None
+        else:
+            tokens = await self._post("/tokenize", {"inputs": text})
+        if not isinstance(tokens, list):
+            raise UserError(
+                f"{self._root}/tokenize returned an unexpected shape for server kind '{self._kind}'"
+            )
+        return tokens
+
+    async def _count_one(self, key: bytes, text: str) -> int:
+        if key not in self._counts:
+            self._counts[key] = len(await self._tokens(text))
+        return self._counts[key]
+
+    async def count(self, texts: Sequence[str]) -> list[int]:
+        keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts]
+        return list(await asyncio.gather(*(self._count_one(k, t) for k, t in zip(keys, texts))))
+
+    async def truncate(self, text: str, n_tokens: int) -> str:
+        if n_tokens <= 0:
+            return ""
+        tokens = await self._tokens(text)
+        if len(tokens) <= n_tokens:
+            return text
+        if self._kind == "tgi":
+            return text[: int(tokens[n_tokens - 1]["stop"])]
+        body: dict[str, Any] = {"tokens": tokens[:n_tokens]}
+        if self._kind == "vllm":
+            body["model"] = self._model
+        data = await self._post("/detokenize", body)
+        piece = data.get("prompt" if self._kind == "vllm" else "content") if isinstance(data, dict) else None
+        if not isinstance(piece, str):
+            raise UserError(
+                f"{self._root}/detokenize returned an unexpected shape for server kind '{self._kind}'"
+            )
+        return piece
+
+
+def make_tokenizer(client: httpx.AsyncClient, base_url: str, kind: str, model: str) -> Tokenizer:
+    """The server's own tokenizer when it has one; otherwise the conservative character estimate."""
+    if kind in ("vllm", "tgi", "llamacpp"):
+        return HttpTokenizer(client, base_url, kind, model)
+    if kind in ("openai", "generic"):
+        return EstimateTokenizer()
+    raise UserError(f"unknown server kind '{kind}'; choose from {', '.join(KINDS)}")

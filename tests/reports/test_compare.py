@@ -1,0 +1,182 @@
+"""clue compare: paired statistics on synthetic runs with a planted difference, and the CLI contract."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from clue_client.cli import main
+from clue_client.reports.compare import compare_runs, holm, mcnemar_exact, paired_rows
+from clue_client.errors import UserError
+from clue_client.reports.run_folder import load_run
+from clue_client.scoring import task_score
+from runs_factory import TASK_METRICS, improve, synth_task, write_run
+
+TASKS = ("mednli", "meqsum", "longhealth", "medisumcode")
+RESAMPLES = 200
+
+
+@pytest.fixture(scope="module")
+def base_frames() -> dict[str, pl.DataFrame]:
+    return {t: synth_task(t, 150, seed=i, quality=0.5, error_rate=0.05) for i, t in enumerate(TASKS)}
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory, base_frames: dict[str, pl.DataFrame]) -> tuple[Path, Path]:
+    """B = A with a 30% share of samples made perfect on mednli, meqsum and longhealth; medisumcode equal."""
+    root = tmp_path_factory.mktemp("planted")
+    better = {t: improve(f, 0.3, seed=7) if t != "medisumcode" else f for t, f in base_frames.items()}
+    return write_run(root / "a", base_frames, model="base"), write_run(root / "b", better, model="tuned")
+
+
+def test_mcnemar_exact_matches_hand_computed_binomial_tails() -> None:
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)
+    assert mcnemar_exact(9, 1) == pytest.approx(2 * (1 + 10) / 1024)
+    assert mcnemar_exact(6, 6) == 1.0  # capped at 1
+
+
+def test_holm_steps_down_and_keeps_order_monotone() -> None:
+    adjusted = holm({"x": 0.01, "y": 0.04, "z": 0.03, "w": None})
+    assert adjusted == {"x": pytest.approx(0.03), "z": pytest.approx(0.06), "y": pytest.approx(0.06), "w": None}
+
+
+def test_planted_difference_is_detected(planted: tuple[Path, Path]) -> None:
+    a, b = (load_run(p) for p in planted)
+    result = compare_runs(a, b, task_score, resamples=RESAMPLES)
+    for task in ("mednli", "meqsum", "longhealth"):
+        c = result.tasks[task]
+        assert c.delta is not None and c.delta > 0, task
+        assert c.ci95 is not None and c.ci95[0] > 0, task
+        assert c.p_holm is not None and c.p_holm < 0.05, task
+        # delta is exactly the difference of the task scores on the paired samples
+        pa, pb = paired_rows(a.predictions[task], b.predictions[task])
+        assert c.delta == pytest.approx(task_score(task, pb) - task_score(task, pa))
+    same = result.tasks["medisumcode"]
+    assert same.delta == 0 and same.p_value == 1.0 and same.ci95 == (0.0, 0.0)
+    assert result.tasks["mednli"].test == "mcnemar_exact"
+    assert result.tasks["meqsum"].test == "permutation_paired"
+    assert result.tasks["longhealth"].test == "permutation_paired_by_group"
+    assert result.regressions() == []
+    # seen from the other side, the same difference is a regression
+    reverse = compare_runs(b, a, task_score, resamples=RESAMPLES)
+    assert set(reverse.regressions()) == {"mednli", "meqsum", "longhealth"}
+
+
+def test_identical_answers_are_not_flagged(tmp_path: Path, base_frames: dict[str, pl.DataFrame]) -> None:
+    a = load_run(write_run(tmp_path / "a", base_frames, model="m"))
+    b = load_run(write_run(tmp_path / "b", base_frames, model="m"))
+    result = compare_runs(a, b, task_score, resamples=RESAMPLES)
+    assert result.regressions() == [] and result.warnings == ()
+    for c in result.tasks.values():
+        assert c.delta == 0 and c.p_value == 1.0 and c.p_holm == 1.0
+
+
+def test_only_samples_both_runs_answered_are_paired(tmp_path: Path) -> None:
+    a_frame = synth_task("meqsum", 80, seed=1, error_rate=0.2)
+    b_frame = synth_task("meqsum", 80, seed=2, error_rate=0.2).filter(pl.col("sample_id") != "meqsum-0003")
+    a = load_run(write_run(tmp_path / "a", {"meqsum": a_frame}))
+    b = load_run(write_run(tmp_path / "b", {"meqsum": b_frame}))
+    both = (a_frame.filter(pl.col("prediction").is_not_null()).select("sample_id")
+            .join(b_frame.filter(pl.col("prediction").is_not_null()).select("sample_id"), on="sample_id"))
+    result = compare_runs(a, b, task_score, resamples=50)
+    assert result.tasks["meqsum"].n_paired == both.height < 80
+
+
+def test_longhealth_bootstrap_resamples_whole_questions(tmp_path: Path) -> None:
+    """Gains planted per question (all 5 prompts at once) give a wider CI when resampled by question."""
+    frame = synth_task("longhealth", 300, seed=3, quality=0.4)
+    gained = pl.col("group_id").str.slice(1).cast(pl.Int64) % 2 == 0  # half the questions, in every lh_task
+    better = frame.with_columns(pl.when(gained & pl.col(m).is_not_nan()).then(1.0).otherwise(pl.col(m)).alias(m)
+                                for m in TASK_METRICS["longhealth"])
+    flat = {"longhealth": frame.with_columns(pl.col("sample_id").alias("group_id"))}
+    flat_better = {"longhealth": better.with_columns(pl.col("sample_id").alias("group_id"))}
+    by_group = compare_runs(load_run(write_run(tmp_path / "a", {"longhealth": frame})),
+                            load_run(write_run(tmp_path / "b", {"longhealth": better})), task_score,
+                            resamples=RESAMPLES).tasks["longhealth"]
+    by_sample = compare_runs(load_run(write_run(tmp_path / "c", flat)), load_run(write_run(tmp_path / "d", flat_better)),
+                             task_score, resamples=RESAMPLES).tasks["longhealth"]
+    assert by_group.delta == pytest.approx(by_sample.delta)
+    width = lambda c: c.ci95[1] - c.ci95[0]  # noqa: E731
+    assert width(by_group) > 1.3 * width(by_sample)
+
+
+def test_setup_differences_are_flagged(tmp_path: Path, base_frames: dict[str, pl.DataFrame]) -> None:
+    frames = {"meqsum": base_frames["meqsum"]}
+    other_prompt = frames["meqsum"].with_columns(
+        pl.when(pl.col("sample_id") == "meqsum-0001").then(pl.lit(400)).otherwise(pl.col("max_tokens")).alias("max_tokens"))
+    a = load_run(write_run(tmp_path / "a", frames, sampling={"temperature": 0.0}, data_files={"x.xlsx": "1" * 64}))
+    b = load_run(write_run(tmp_path / "b", {"meqsum": other_prompt}, sampling={"temperature": 1.0},
+                           data_files={"x.xlsx": "2" * 64}, protocol_version="other/2"))
+    notes = " | ".join(compare_runs(a, b, task_score, resamples=20).warnings)
+    assert "sampling differs: temperature" in notes
+    assert "data file x.xlsx differs" in notes
+    assert "protocol versions differ" in notes
+    assert "meqsum: 1 of" in notes and "different prompts" in notes
+
+
+def test_cli_json_contract_and_regression_gate(planted: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = planted
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(a), str(b), "--json", str(out), "--resamples", "100", "--fail-on-regression"]) == 0
+    data = json.loads(out.read_text())
+    assert data["a"] == str(a) and data["b"] == str(b)
+    assert set(data["tasks"]) == set(TASKS)
+    for entry in data["tasks"].values():
+        assert {"n_paired", "delta", "ci95", "p_value", "p_holm", "test"} <= set(entry)
+        assert len(entry["ci95"]) == 2 and math.isfinite(entry["p_holm"])
+    capsys.readouterr()
+    assert main(["compare", str(b), str(a), "--resamples", "100", "--fail-on-regression"]) == 4
+    err = capsys.readouterr().err
+    assert "significant regression" in err and "mednli" in err and "Traceback" not in err
+
+
+def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(tmp_path / "missing"), str(tmp_path / "missing2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "run folder not found" in err and "\n" not in err
+    a = load_run(write_run(tmp_path / "a", {"mednli": synth_task("mednli", 10, seed=1)}))
+    b = load_run(write_run(tmp_path / "b", {"meqsum": synth_task("meqsum", 10, seed=1)}))
+    with pytest.raises(UserError, match="no task in common"):
+        compare_runs(a, b, task_score)
+
+
+def test_metric_sets_are_listed(tmp_path: Path) -> None:
+    frame = synth_task("meqsum", 40, seed=4)
+    a = load_run(write_run(tmp_path / "a", {"meqsum": frame}))
+    b = load_run(write_run(tmp_path / "b", {"meqsum": frame}, partial={"meqsum": (TASK_METRICS["meqsum"][-1],)}))
+    result = compare_runs(a, b, task_score, resamples=20)
+    assert any("bertscore_f1" in note for note in result.warnings)
+    assert result.tasks["meqsum"].delta == 0  # compared on the metrics both runs have
+
+
+def test_fast_path_gives_the_statistics_of_scoring_every_resample(planted: tuple[Path, Path]) -> None:
+    a, b = (load_run(p) for p in planted)
+    fast = compare_runs(a, b, task_score, resamples=60, fast=True)
+    slow = compare_runs(a, b, task_score, resamples=60, fast=False)
+    for task, f in fast.tasks.items():
+        s = slow.tasks[task]
+        assert f.test == s.test and f.n_paired == s.n_paired, task
+        assert (f.delta, f.p_value, f.p_holm) == pytest.approx((s.delta, s.p_value, s.p_holm)), task
+        assert f.ci95 == pytest.approx(s.ci95), task
+
+
+def test_a_scorer_that_is_not_a_mean_is_called_on_every_resample(tmp_path: Path) -> None:
+    frame = synth_task("meqsum", 60, seed=5)
+    a = load_run(write_run(tmp_path / "a", {"meqsum": frame}))
+    b = load_run(write_run(tmp_path / "b", {"meqsum": improve(frame, 0.4, seed=1)}))
+    calls = []
+
+    def median_rouge1(task: str, scored: pl.DataFrame) -> float | None:
+        calls.append(scored.height)
+        return 100 * float(scored["rouge1"].median())
+
+    result = compare_runs(a, b, median_rouge1, resamples=40).tasks["meqsum"]
+    pa, pb = paired_rows(a.predictions["meqsum"], b.predictions["meqsum"])
+    assert result.delta == pytest.approx(100 * (pb["rouge1"].median() - pa["rouge1"].median()))
+    assert len(calls) >= 2 + 2 * 40 * 2  # observed pair, then both runs for every bootstrap and permutation

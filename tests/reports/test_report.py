@@ -1,0 +1,97 @@
+"""clue report: run loading, honest tables for missing metrics and errors, cost, and the HTML file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from clue_client.cli import main
+from clue_client.errors import DataError, UserError
+from clue_client.reports.html import HEAD_CHARS, TAIL_CHARS, render_html, shorten
+from clue_client.reports.run_folder import load_run, run_usage
+from runs_factory import synth_task, write_run
+
+PRICES = {"input_per_million": 3.0, "output_per_million": 15.0}
+
+
+@pytest.fixture()
+def two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    """A complete priced run, and one with errors, a missing metric and a missing task."""
+    full = {t: synth_task(t, 40, seed=i) for i, t in enumerate(("mednli", "meqsum", "problem_summary"))}
+    flawed = {"mednli": synth_task("mednli", 40, seed=9, error_rate=0.25),
+              "meqsum": synth_task("meqsum", 40, seed=8)}
+    return (write_run(tmp_path / "full", full, model="full-model", prices=PRICES),
+            write_run(tmp_path / "flawed", flawed, model="flawed-model", partial={"meqsum": ("bertscore_f1",)}))
+
+
+def test_load_run_rejects_incomplete_folders(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="run folder not found"):
+        load_run(tmp_path / "nope")
+    (tmp_path / "r").mkdir()
+    with pytest.raises(UserError, match="missing manifest.json"):
+        load_run(tmp_path / "r")
+    (tmp_path / "r" / "manifest.json").write_text("{}")
+    (tmp_path / "r" / "results.json").write_text('{"tasks": {"mednli": {"score": "high"}}}')
+    with pytest.raises(DataError, match="tasks.mednli.score"):
+        load_run(tmp_path / "r")
+
+
+def test_usage_and_cost_come_from_prediction_tokens(two_runs: tuple[Path, Path]) -> None:
+    run = load_run(two_runs[0])
+    frames = pl.concat([f.select("prompt_tokens", "completion_tokens") for f in run.predictions.values()])
+    usage = run_usage(run)
+    assert usage.prompt_tokens == frames["prompt_tokens"].sum()
+    assert usage.cost == pytest.approx(frames["prompt_tokens"].sum() * 3.0 / 1e6
+                                       + frames["completion_tokens"].sum() * 15.0 / 1e6)
+    assert run_usage(load_run(two_runs[1])).cost is None  # no prices: no invented cost
+
+
+def test_terminal_report_shows_errors_and_missing_metrics(two_runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["report", *map(str, two_runs)]) == 0
+    out = capsys.readouterr().out
+    flawed = json.loads((two_runs[1] / "results.json").read_text())
+    n_err = flawed["tasks"]["mednli"]["n_errors"]
+    assert n_err > 0
+    assert f"flawed-model: mednli had {n_err} errored sample(s) of 40" in out
+    assert "flawed-model: meqsum is missing metric(s) bertscore_f1" in out
+    assert "flawed-model: problem_summary was not run" in out
+    assert f"{flawed['tasks']['meqsum']['score']:.2f}" in out
+    assert "no prices" in out and "full-model" in out
+
+
+def test_html_is_self_contained_and_escapes_model_output(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    # a hostile answer must neither close the data script nor inject markup
+    hostile = synth_task("meqsum", 5, seed=1).with_columns(pl.lit("</script><img src=x onerror=alert(1)>").alias("prediction"))
+    run = write_run(tmp_path / "hostile", {"meqsum": hostile}, model="<b>bold</b>")
+    page = render_html([load_run(p) for p in (*two_runs, run)])
+    assert page.count("<svg") >= 2
+    assert "</script><img" not in page and "<b>bold</b>" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the report must not load anything from the network"
+    assert "<link" not in page
+    data = json.loads(re.search(r'<script type="application/json" id="clue-data">(.*?)</script>', page, re.S).group(1))
+    assert data["runs"] == ["full-model", "flawed-model", "<b>bold</b>"]
+    mednli = data["tasks"]["mednli"]["samples"]
+    assert len(mednli) == 40
+    errors = [s["out"][1] for s in mednli if s["out"][1]["error"]]
+    assert errors and all(o["prediction"] is None and o["score"] is None for o in errors)
+    assert all(s["out"][2] is None for s in mednli)  # the hostile run has no mednli
+
+
+def test_cli_writes_html(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "report.html"
+    assert main(["report", *map(str, two_runs), "--html", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_long_prompts_keep_head_and_tail() -> None:
+    text = "HEAD" + "x" * 10_000 + "QUESTION?"
+    short = shorten(text)
+    assert short.startswith("HEAD") and short.endswith("QUESTION?") and len(short) < 2_000
+    assert f"{10_013 - HEAD_CHARS - TAIL_CHARS:,} characters not shown" in short
+    assert shorten("short") == "short"
