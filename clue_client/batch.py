@@ -12,9 +12,9 @@ and writes only the requests the store does not hold yet, so export â†’ batch â†
 nothing is missing, and an online ``clue run`` on the same folder resumes what is left.
 
 Import rebuilds each Request from ``samples/<task>.parquet`` (messages, ``key``) and the manifest's
-sampling, so it needs nothing but the run folder. Each line's HTTP outcome is classified by
-``outcome.py`` like an online answer: transient errors are stored as retryable (a resume re-sends them),
-request errors (HTTP 400: too long) as final.
+request rules (sampling, max tokens field, reasoning budget, extra_body), so it needs nothing but the run
+folder. Each line's HTTP outcome is classified by ``outcome.py`` like an online answer: transient errors
+are stored as retryable (a resume re-sends them), request errors (HTTP 400: too long) as final.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import polars as pl
 
 from .datasets.formats import sha256_file
 from .errors import ServerUnreachable, UserError
+from .engine.hosted_rules import RequestRules
 from .engine.outcome import Action, Outcome, classify_status, parse_completion
 from .engine.request import Request, Result
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
@@ -150,23 +151,24 @@ def result_from(key: str, outcome: Outcome) -> Result:
         payload = outcome.payload or {}
         return Result(key, payload["text"], finish_reason=payload.get("finish_reason"),
                       prompt_tokens=payload.get("prompt_tokens"), completion_tokens=payload.get("completion_tokens"),
-                      replica=BATCH_REPLICA)
+                      replica=BATCH_REPLICA, reasoning=payload.get("reasoning"),
+                      reasoning_tokens=payload.get("reasoning_tokens"))
     final = outcome.action is Action.RECORD  # the request itself is at fault: resending cannot help
     return Result(key, None, error=outcome.error or "error", retryable=not final, replica=BATCH_REPLICA)
 
 
 # ---- import ----------------------------------------------------------------------------------------
 def run_requests(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Request]:
-    """The run's Requests by key, rebuilt from ``samples/*.parquet`` and the manifest's sampling."""
+    """The run's Requests by key, rebuilt from ``samples/*.parquet`` and the manifest's request rules."""
     requests: dict[str, Request] = {}
-    sampling = dict(manifest.get("sampling") or {})
+    rules = RequestRules.from_manifest(manifest)
     for task_id in manifest.get("tasks", []):
         path = run_dir / "samples" / f"{task_id}.parquet"
         if not path.is_file():
             raise UserError(f"{path}: missing; was {run_dir} written by `clue run` or `clue batch export`?")
         frame = pl.read_parquet(path, columns=["key", "messages", "max_tokens"])
         for key, messages, max_tokens in frame.iter_rows():
-            requests[key] = Request(key, tuple(messages), {**sampling, "max_tokens": int(max_tokens)})
+            requests[key] = Request(key, tuple(messages), rules.params(int(max_tokens)))
     return requests
 
 

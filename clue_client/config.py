@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,9 @@ from .errors import ConfigError
 __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
 
@@ -56,6 +60,21 @@ class _EndpointModel(BaseModel):
     sampling: Sampling = Sampling()
     price_per_million_input: float | None = Field(default=None, ge=0)
     price_per_million_output: float | None = Field(default=None, ge=0)
+    reasoning_budget: int | None = Field(default=None, ge=0, le=1_000_000)
+    reasoning_effort: ReasoningEffort | None = None
+    max_tokens_field: MaxTokensField | None = None  # None: what the API takes (see engine/hosted_rules.py)
+    omit_sampling: bool | None = None
+    extra_headers: dict[str, str] = {}
+    extra_body: dict[str, Any] = {}
+    api_key_header: str | None = Field(default=None, min_length=1)
+    query: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _no_secret_in_body(self) -> "_EndpointModel":
+        if "${" in str(self.extra_body):
+            raise ValueError("extra_body is stored with every request and may hold no ${VAR} secret; "
+                             "put secrets in extra_headers or query")
+        return self
 
     @model_validator(mode="after")
     def _one_url_source(self) -> "_EndpointModel":
@@ -93,6 +112,14 @@ class Endpoint:
     sampling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
     price_per_million_input: float | None = None
     price_per_million_output: float | None = None
+    reasoning_budget: int | None = None
+    reasoning_effort: str | None = None
+    max_tokens_field: str | None = None
+    omit_sampling: bool | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)  # values may hold ${VAR}: secrets
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    api_key_header: str | None = None  # None: "Authorization: Bearer KEY"; e.g. "api-key" (Azure): the bare key
+    query: dict[str, str] = field(default_factory=dict)  # added to every URL; values may hold ${VAR}
     source: str = "<command line>"
 
     @property
@@ -118,6 +145,49 @@ class Endpoint:
                 f"{self.api_key_env} is not set"
             )
         return value
+
+    def _resolve(self, key: str, value: str) -> str:
+        """``${VAR}`` references replaced from the environment; a missing variable is a config error."""
+
+        def lookup(match: re.Match[str]) -> str:
+            found = os.environ.get(match.group(1))
+            if not found:
+                raise ConfigError(f"{self.source}: endpoint '{self.name}': {key}: environment variable "
+                                  f"{match.group(1)} is not set")
+            return found
+
+        return _ENV_REF.sub(lookup, value)
+
+    def headers(self) -> dict[str, str]:
+        """Every header an HTTP call to this endpoint carries: the key (Bearer, or ``api_key_header``) and
+        ``extra_headers`` with their ``${VAR}`` resolved. Never logged or stored."""
+        headers = {name: self._resolve(f"extra_headers.{name}", value) for name, value in self.extra_headers.items()}
+        if (key := self.api_key()) is not None:
+            if self.api_key_header:
+                headers[self.api_key_header] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def query_params(self) -> dict[str, str]:
+        """Query parameters added to every URL (Azure's ``api-version``), ``${VAR}`` resolved."""
+        return {name: self._resolve(f"query.{name}", value) for name, value in self.query.items()}
+
+    def secrets(self) -> list[str]:
+        """Every secret value this endpoint sends: the API key and each resolved ``${VAR}`` of
+        ``extra_headers`` and ``query`` (whole value and the variable's own value), for redaction."""
+        found: list[str] = []
+        if self.api_key_env and (key := os.environ.get(self.api_key_env)):
+            found.append(key)
+        for where, table in (("extra_headers", self.extra_headers), ("query", self.query)):
+            for name, value in table.items():
+                refs = _ENV_REF.findall(value)
+                if not refs:
+                    continue
+                found += [os.environ[ref] for ref in refs if os.environ.get(ref)]
+                if all(os.environ.get(ref) for ref in refs):
+                    found.append(self._resolve(f"{where}.{name}", value))
+        return sorted(set(found), key=len, reverse=True)
 
     def with_overrides(self, **changes: Any) -> "Endpoint":
         """Command line over file: only values actually given replace the file's."""

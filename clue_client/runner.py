@@ -18,6 +18,7 @@ import polars as pl
 from . import __version__
 from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
+from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.request import PROTOCOL_VERSION, Request
 from .store import Store, read_manifest, utc_now, write_manifest
@@ -36,6 +37,8 @@ RESPONSE_SCHEMA = {
     "completion_tokens": pl.Int64,
     "latency_s": pl.Float64,
     "attempts": pl.Int64,
+    "reasoning": pl.Utf8,
+    "reasoning_tokens": pl.Int64,
 }
 
 
@@ -77,9 +80,9 @@ def check_credentialed(endpoint: Endpoint, tasks: Sequence[Any]) -> None:
         )
 
 
-def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
-    key = endpoint.api_key()
-    return {"Authorization": f"Bearer {key}"} if key else {}
+def http_client(endpoint: Endpoint, timeout: float) -> httpx.AsyncClient:
+    """The introspection client: the endpoint's headers (key, extra_headers) and query on every call."""
+    return httpx.AsyncClient(headers=endpoint.headers(), params=endpoint.query_params(), timeout=timeout)
 
 
 async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None) -> tuple[str, list[str]]:
@@ -131,7 +134,7 @@ async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: s
             context_length = await introspect.context_length(client, endpoint.base_url, kind)
         tokenizer = introspect.make_tokenizer(client, endpoint.base_url, kind, model)
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
-                       seed=options.seed, limit=options.limit)
+                       seed=options.seed, limit=options.limit, output_reserve=endpoint.reasoning_budget or 0)
     frames = {}
     for task in options.tasks:
         frame = await task.build(options.data_dir, ctx)
@@ -141,16 +144,14 @@ async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: s
     return frames
 
 
-def _requests_for(frame: pl.DataFrame, identity: str, sampling: dict[str, Any]) -> tuple[pl.DataFrame, list[Request]]:
+def _requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
     """One Request per sample. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
-    are sent once. Sampling: each sample is its own draw, as in CLUE."""
-    stochastic = float(sampling.get("temperature", 0.0)) > 0.0
+    are sent once. Sampling (or the server's default, which may sample): each sample is its own draw."""
     requests = []
     for sample_id, messages, max_tokens in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
                                                frame["max_tokens"].to_list()):
-        params = {**sampling, "max_tokens": int(max_tokens)}
-        draw = f"{frame['task'][0]}/{sample_id}" if stochastic else None
-        requests.append(Request.build(identity, messages, params, draw))
+        draw = f"{frame['task'][0]}/{sample_id}" if rules.stochastic else None
+        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw))
     return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
 
 
@@ -165,7 +166,7 @@ def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models
         "model": model,
         "server_models": server_models,
         "hosted": endpoint.hosted,
-        "sampling": dict(endpoint.sampling),
+        **request_rules(endpoint, model).manifest(),  # sampling, max_tokens_field, reasoning budget/effort, extra_body
         "tasks": [t.id for t in options.tasks],
         "data_dir": str(options.data_dir),
         "data_files": _data_checksums(options.data_dir, options.tasks),
@@ -208,7 +209,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
     _require_data(options.data_dir, options.tasks)
-    async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.timeout_s) as client:
+    async with http_client(endpoint, endpoint.timeout_s) as client:
         if offline:
             model, server_models = offline_model(options), []
             if model is None:
@@ -230,7 +231,7 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
     (options.out / "samples").mkdir(parents=True, exist_ok=True)
     unique: dict[str, Request] = {}
     for task_id, frame in frames.items():
-        keyed, requests = _requests_for(frame, identity, endpoint.sampling)
+        keyed, requests = _requests_for(frame, identity, request_rules(endpoint, model))
         keyed.write_parquet(options.out / "samples" / f"{task_id}.parquet")
         unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
     return PreparedRun(endpoint, model, manifest, list(unique.values()))
@@ -276,12 +277,20 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
             rows = [
                 {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
                  "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                 "latency_s": r["latency_s"], "attempts": r["attempts"]}
+                 "latency_s": r["latency_s"], "attempts": r["attempts"], "reasoning": r["reasoning"],
+                 "reasoning_tokens": r["reasoning_tokens"]}
                 for r in store.rows(samples["key"].unique().to_list())
             ]
             responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)
             frames[task_id] = samples.join(responses, on="key", how="left", maintain_order="left")
     return frames
+
+
+def decoding(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What shaped the answers beyond CLUE's protocol, as results.json and the results table state it."""
+    rules = RequestRules.from_manifest(manifest)
+    return {"sampling": rules.manifest()["sampling"], "reasoning_budget": rules.reasoning_budget,
+            "reasoning_effort": rules.reasoning_effort}
 
 
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
@@ -298,7 +307,7 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
         n_missing += missing
         results["tasks"][task_id]["n_missing"] = missing
     write_scored(scored, run_dir / "predictions")
-    results = {"endpoint": manifest["endpoint"], "model": manifest["model"], **results}
+    results = {"endpoint": manifest["endpoint"], "model": manifest["model"], "decoding": decoding(manifest), **results}
     write_results(results, run_dir / "results.json")
     errors = [
         (task_id, sid, err)

@@ -31,11 +31,19 @@ CREATE TABLE IF NOT EXISTS responses (
     error TEXT,
     retryable INTEGER NOT NULL DEFAULT 0,
     replica TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    reasoning TEXT,
+    reasoning_tokens INTEGER
 );
 """
 
-COLUMNS = ("key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "replica")
+#: Columns added after the first release: a store written before them gains them when opened.
+ADDED_COLUMNS = {"reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
+
+COLUMNS = ("key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error",
+           "replica", "reasoning", "reasoning_tokens")
+_WRITTEN = ("key", "request", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts",
+            "error", "retryable", "replica", "created_at", "reasoning", "reasoning_tokens")
 
 
 def utc_now() -> str:
@@ -53,6 +61,10 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.executescript(SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+            for name, kind in ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{path}: not a usable clue store ({exc})") from None
         self.path = path
@@ -67,10 +79,13 @@ class Store:
         self._db.close()
 
     def put(self, request: Request, result: Result, *, model: str = "") -> None:
-        """Record one answer or error; an error never replaces an answer already stored."""
+        """Record one answer or error; an error never replaces an answer already stored.
+
+        ``text`` is the raw content as the server sent it; reasoning is split off when scoring."""
         self._db.execute(
-            """INSERT INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+            f"""INSERT INTO responses ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))})
                ON CONFLICT(key) DO UPDATE SET text=excluded.text, finish_reason=excluded.finish_reason,
+                 reasoning=excluded.reasoning, reasoning_tokens=excluded.reasoning_tokens,
                  prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens,
                  latency_s=excluded.latency_s, attempts=responses.attempts + excluded.attempts,
                  error=excluded.error, retryable=excluded.retryable, replica=excluded.replica,
@@ -89,6 +104,8 @@ class Store:
                 int(result.retryable),
                 result.replica,
                 utc_now(),
+                result.reasoning,
+                result.reasoning_tokens,
             ),
         )
 

@@ -18,7 +18,7 @@ from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
 from .common import add_scoring_flags, print_results, scoring_options
-from .run import _endpoint
+from .run import _endpoint, add_request_flags
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    add_request_flags(ex)
     ex.set_defaults(func=export_command)
 
     im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")

@@ -46,10 +46,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    add_request_flags(p)
     p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
+
+
+def add_request_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that change what every request asks for (so they are part of its key), shared with batch export."""
+    parser.add_argument("--reasoning-budget", type=int, metavar="N",
+                        help="add N tokens to every task's max_tokens for a thinking model's thoughts "
+                             "(endpoint key reasoning_budget; CLUE's limits are answer budgets)")
+    parser.add_argument("--reasoning-effort", choices=("none", "minimal", "low", "medium", "high"),
+                        help="send OpenAI's reasoning_effort (endpoint key reasoning_effort)")
 
 
 def parse_floors(spec: str | None, task_ids: list[str]) -> dict[str, float]:
@@ -77,8 +87,14 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
     endpoint = resolve_endpoint(args.endpoint, args.config)
     sampling = dict(endpoint.sampling)
     if args.temperature is not None:
+        if endpoint.omit_sampling:
+            raise UserError(f"--temperature: endpoint '{endpoint.name}' sets omit_sampling = true in {endpoint.source} "
+                            "(its API takes no sampling parameters)")
         sampling["temperature"] = args.temperature
-    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling)
+    if args.reasoning_budget is not None and args.reasoning_budget < 0:
+        raise UserError("--reasoning-budget must be at least 0")
+    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling,
+                                   reasoning_budget=args.reasoning_budget, reasoning_effort=args.reasoning_effort)
 
 
 @contextlib.contextmanager

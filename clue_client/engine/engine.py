@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from ..config import Endpoint
 from ..errors import UserError
+from .alike import FirstWave
 from .outcome import Action, Outcome, classify_status, parse_completion
 from .ratelimit import TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
@@ -117,9 +118,8 @@ class Engine:
         self.pool = ReplicaPool(urls, per_replica, self._probe, all_down_timeout_s=all_down_timeout_s)
         self._connections = self.pool.capacity + len(urls)
         self._session: aiohttp.ClientSession | None = None
-        self._headers = {"Content-Type": "application/json"}
-        if (key := endpoint.api_key()) is not None:
-            self._headers["Authorization"] = f"Bearer {key}"
+        self._headers = {"Content-Type": "application/json", **endpoint.headers()}
+        self._query = endpoint.query_params()
         self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
         self._stop_sending = False
@@ -142,19 +142,30 @@ class Engine:
         source = iter(requests)
         results: asyncio.Queue[Result | BaseException | None] = asyncio.Queue(maxsize=2 * self.pool.capacity)
         n_workers = self.pool.capacity
+        # the first wave alone until one of it is not rejected like the others (a config error: alike.py)
+        wave = FirstWave(self.endpoint, min(n_workers, self.stats.total)) if self.stats.total else None
 
         async def worker() -> None:
             try:
                 while not self._stop_sending and (request := next(source, None)) is not None:
+                    first = wave is not None and await wave.admit()
+                    if self._stop_sending:
+                        break
                     reserved = self._reserve_cost(request)
                     if reserved is None:
                         self._stop_sending = True
                         self.stats.stopped_reason = f"--max-cost {self.max_cost:g} would be passed by the next request"
                         break
                     try:
-                        await results.put(await self._send(request))
+                        result = await self._send(request)
                     finally:
                         self._reserved_cost -= reserved
+                    ready, stop = wave.settle(result) if first and wave is not None else ([result], None)
+                    if stop is not None:
+                        self._stop_sending = True
+                        raise RunAborted(stop)
+                    for item in ready:
+                        await results.put(item)
             except BaseException as exc:  # surfaced to the consumer, which cancels the rest
                 await results.put(exc)
                 return
@@ -182,7 +193,7 @@ class Engine:
         prices = self.endpoint.prices()
         if self.max_cost is None or prices is None:
             return 0.0
-        max_tokens = request.params.get("max_tokens") or 0
+        max_tokens = request.max_tokens or 0
         prompt = estimate_tokens(request.messages, 0)
         worst = (prompt * prices["input_per_million"] + max_tokens * prices["output_per_million"]) / 1e6
         if self.stats.cost + self._reserved_cost + worst > self.max_cost:
@@ -218,7 +229,8 @@ class Engine:
             self._stop_sending = True
             raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
         if outcome.action is Action.RECORD:
-            return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica))
+            return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica,
+                                       rejection=outcome.rejection))
         answer = outcome.payload or {}
         return self._finish(
             Result(
@@ -230,6 +242,8 @@ class Engine:
                 latency_s=latency,
                 attempts=attempts,
                 replica=replica,
+                reasoning=answer.get("reasoning"),
+                reasoning_tokens=answer.get("reasoning_tokens"),
             )
         )
 
@@ -277,7 +291,7 @@ class Engine:
         """
         if self._throttler is not None:
             await self._throttler.acquire()
-        estimate = estimate_tokens(request.messages, request.params.get("max_tokens"))
+        estimate = estimate_tokens(request.messages, request.max_tokens)
         if self._budget is not None:
             await self._budget.spend(estimate)
         replica = await self.pool.acquire(avoid)
@@ -285,7 +299,8 @@ class Engine:
         outcome: Outcome | None = None
         assert self._session is not None, "use Engine as an async context manager"
         try:
-            async with self._session.post(f"{replica.url}/chat/completions", data=payload, headers=self._headers) as response:
+            async with self._session.post(f"{replica.url}/chat/completions", data=payload, headers=self._headers,
+                                          params=self._query) as response:
                 content = await response.read()
                 if 200 <= response.status < 300:
                     outcome = parse_completion(content)
@@ -324,7 +339,8 @@ class Engine:
         """Is a down replica back? Any HTTP answer from its model list counts."""
         assert self._session is not None
         try:
-            async with self._session.get(f"{url}/models", headers=self._headers, timeout=aiohttp.ClientTimeout(total=5.0)) as response:
+            async with self._session.get(f"{url}/models", headers=self._headers, params=self._query,
+                                         timeout=aiohttp.ClientTimeout(total=5.0)) as response:
                 return response.status < 500
         except (aiohttp.ClientError, ConnectionError, TimeoutError):
             return False

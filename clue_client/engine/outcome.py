@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
-__all__ = ["Action", "Outcome", "ServerError", "parse_error_body", "parse_retry_after", "classify_status", "parse_completion"]
+from .reasoning import message_reasoning, reasoning_tokens
+
+__all__ = [
+    "Action", "Outcome", "ServerError", "parse_error_body", "parse_retry_after", "classify_status", "parse_completion",
+    "is_context_overflow",
+]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 AUTH_STATUS = frozenset({401, 403})
@@ -28,11 +34,20 @@ class Action(Enum):
     ABORT = "abort"  # the whole run cannot succeed (bad key, unknown model): stop
 
 
+_OVERFLOW_TYPES = frozenset({"exceed_context_size_error", "context_length_exceeded"})
+_OVERFLOW_TEXT = re.compile(
+    r"context length|context size|context window|maximum context|max_new_tokens|prompt is too long|too many tokens",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ServerError:
     status: int
     message: str
     type: str | None = None
+    code: str | None = None  # OpenAI-style ``error.code`` (e.g. unsupported_parameter, insufficient_quota)
+    param: str | None = None  # OpenAI-style ``error.param``: the request field the server objects to
 
     def __str__(self) -> str:
         kind = f" {self.type}" if self.type else ""
@@ -46,6 +61,7 @@ class Outcome:
     retry_after_s: float | None = None
     payload: Mapping[str, Any] | None = None
     connection_failed: bool = False  # the server failed (refused, reset, 5xx): counts toward marking a replica down
+    rejection: ServerError | None = None  # a 400/422 that may be the configuration's fault (see engine/alike.py)
 
 
 def parse_error_body(status: int, body: bytes | str) -> ServerError:
@@ -62,10 +78,23 @@ def parse_error_body(status: int, body: bytes | str) -> ServerError:
         if isinstance(err, dict):  # OpenAI, vLLM, llama.cpp
             message = err.get("message") or err.get("detail") or json.dumps(err)[:300]
             kind = err.get("type") or err.get("code")
-            return ServerError(status, str(message)[:300], str(kind) if kind is not None else None)
+            code, param = (err.get(k) for k in ("code", "param"))
+            return ServerError(status, str(message)[:300], str(kind) if kind is not None else None,
+                               _text(code), _text(param))
         if "detail" in data:
             return ServerError(status, str(data["detail"])[:300])
     return ServerError(status, text.strip()[:300])
+
+
+def _text(value: Any) -> str | None:
+    """A field as text; null and the string "None" (LiteLLM writes that) are absent."""
+    return None if value is None or str(value) in ("", "None", "null") else str(value)
+
+
+def is_context_overflow(error: ServerError) -> bool:
+    """The prompt plus the output limit do not fit the model: a fact about the sample, never the config."""
+    kinds = {error.type, error.code}
+    return bool(kinds & _OVERFLOW_TYPES) or bool(_OVERFLOW_TEXT.search(error.message))
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -93,6 +122,9 @@ def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Out
     """Decide what to do with a non-2xx answer."""
     error = parse_error_body(status, body)
     wait = parse_retry_after(headers)
+    if status == 429 and "insufficient_quota" in (error.type, error.code):
+        return Outcome(Action.ABORT, f"{error} (the account has no quota left: retrying cannot help; answers "
+                                     "received so far are kept, rerun the same command once it has credit)")
     if status == 429 or (status == 503 and "overloaded" in error.message.lower()):
         return Outcome(Action.RATE_LIMITED, str(error), wait)
     if status in RETRYABLE_STATUS:
@@ -103,6 +135,8 @@ def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Out
         return Outcome(Action.ABORT, f"{error} (check the API key in the endpoint's api_key_env variable)")
     if status == 404:
         return Outcome(Action.ABORT, f"{error} (check the endpoint URL and model id)")
+    if status in (400, 422) and not is_context_overflow(error):
+        return Outcome(Action.RECORD, str(error), rejection=error)
     return Outcome(Action.RECORD, str(error))
 
 
@@ -113,17 +147,21 @@ def parse_completion(body: bytes) -> Outcome:
         choice = data["choices"][0]
         message = choice["message"]
         content = message.get("content")
-        if content is None:
-            content = message.get("reasoning_content") or ""
+        if content is None:  # a thinking model cut off before its answer: never score its thoughts
+            content = ""
         if not isinstance(content, str):
             raise TypeError("content is not a string")
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        usage = data.get("usage") or {}
+        if not isinstance(usage, dict):
+            raise TypeError("usage is not an object")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         return Outcome(Action.RETRY, f"unparseable response body ({type(exc).__name__})")
-    usage = data.get("usage") or {}
     return Outcome(
         Action.DONE,
         payload={
             "text": content,
+            "reasoning": message_reasoning(message),
+            "reasoning_tokens": reasoning_tokens(usage),
             "finish_reason": choice.get("finish_reason"),
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),

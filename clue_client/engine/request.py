@@ -55,6 +55,12 @@ class Request:
     def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None) -> "Request":
         return cls(request_key(identity, messages, params, draw), tuple(messages), dict(params))
 
+    @property
+    def max_tokens(self) -> int | None:
+        """The output limit sent, whichever field carries it (``max_tokens`` or ``max_completion_tokens``)."""
+        value = self.params.get("max_tokens", self.params.get("max_completion_tokens"))
+        return int(value) if value is not None else None
+
     def body(self, model: str) -> dict[str, Any]:
         """The OpenAI chat-completions JSON body for this request."""
         return {"model": model, "messages": [dict(m) for m in self.messages], **self.params}
@@ -62,7 +68,12 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What came back for one Request: an answer or a recorded error, never both."""
+    """What came back for one Request: an answer or a recorded error, never both.
+
+    ``text`` is the raw ``content`` as sent (reasoning is split off at scoring time); ``reasoning`` the
+    thoughts the server returned beside it; ``rejection`` the server's own error when it refused the
+    request (compared across the first requests to tell a configuration error from a sample's).
+    """
 
     key: str
     text: str | None
@@ -74,6 +85,9 @@ class Result:
     error: str | None = None
     replica: str | None = None
     retryable: bool = False  # the error was transient (retries ran out): a rerun tries again
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    rejection: Any = None  # outcome.ServerError of a 400/422 that is not a context overflow
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ import polars as pl
 
 from ..errors import DataError
 from .aggregate import level_scores, metric_means, task_score
+from .answers import final_answers
 from .options import ScoringOptions
 from .persample import sample_metrics
 from .protocol import LEVELS, TASK_IDS, TASKS
@@ -39,7 +40,7 @@ def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple
     return the missing metrics with their reasons."""
     _check(task, frame)
     stale = [c for c in (*TASKS[task].metrics, "lh_answer") if c in frame.columns]
-    frame = frame.drop(stale)
+    frame = final_answers(frame.drop(stale))  # answers, not thoughts
     ok = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, dtype=bool)
     result = sample_metrics(task, frame.filter(pl.Series(ok)), options)
     columns = [_full_column(v, ok, pl.Float64).alias(k) for k, v in result.columns.items()]
@@ -61,9 +62,11 @@ def score_run(
         scored[task] = frame
         n = int(frame["error"].is_null().sum()) if "error" in frame.columns else frame.height
         reps[task] = bootstrap_scores(task, frame, options.bootstrap, options.seed) if n else None
+        answered = frame.filter(pl.col("error").is_null()) if "error" in frame.columns else frame
         tasks[task] = {
             "n": n,
             "n_errors": frame.height - n,
+            "n_reasoning_truncated": int(answered["reasoning_truncated"].sum()),
             "metrics": metric_means(task, frame, options),
             "score": task_score(task, frame, options),
             "ci95": ci95(reps[task]),

@@ -54,6 +54,7 @@ class BuildContext:
     *questions* in file order, each giving its 5 task-1 and 10 task-2/3 prompts.
     ``context_length`` and ``tokenizer`` matter only to LongHealth (document budgets); without a
     tokenizer it uses the conservative character estimate, without a context length CLUE's 8k setting.
+    ``output_reserve``: output tokens sent beyond CLUE's answer budgets (a reasoning budget), kept free too.
     """
 
     tokenizer: Tokenizer | None = None
@@ -61,6 +62,7 @@ class BuildContext:
     fold_system: bool = False
     seed: int = 1
     limit: int | None = None
+    output_reserve: int = 0
 
 
 Builder = Callable[["Task", Path, BuildContext], Awaitable[pl.DataFrame]]

@@ -197,9 +197,11 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     tokenizer = ctx.tokenizer or EstimateTokenizer()
     all_texts = [t["text"] for p in patients for t in p["texts"]]
     sys_tokens, sep_tokens, *text_counts = await tokenizer.count([spec["sys_prompt"], SEPARATOR, *all_texts])
-    budget = user_budget(ctx.context_length or DEFAULT_CONTEXT, sys_tokens, int(spec["max_tokens"]))
+    # a reasoning budget is output too: the context must hold the thoughts beside the documents
+    budget = user_budget(ctx.context_length or DEFAULT_CONTEXT, sys_tokens, int(spec["max_tokens"]) + ctx.output_reserve)
     if budget <= 0:
-        raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt")
+        raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt"
+                        + (f" beside a reasoning budget of {ctx.output_reserve}" if ctx.output_reserve else ""))
     composer = _Composer(
         tokenizer, spec["user_prompt_template"], budget, dict(zip(all_texts, text_counts)), sep_tokens
     )
