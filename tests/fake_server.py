@@ -8,6 +8,12 @@ Its tokenizer is deterministic (a token is optional leading whitespace plus a wo
 Faults are chosen per request by ``fault_for(prompt_id, attempt)``; the server counts requests and
 answers per prompt, so tests can prove that nothing answered is ever sent again.
 
+``shape`` answers as a thinking model behind a given server does (``fake_shapes.py``, with the source of
+each shape): the thoughts come first and count against the request's limit (``max_tokens`` or
+``max_completion_tokens``), so a CLUE answer budget can end them before the answer. ``azure`` plays Azure
+OpenAI's authentication (``api-key`` header, ``api-version`` query). ``calls`` records every chat request's
+headers, query and body parameters.
+
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
 
@@ -26,9 +32,13 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+import fake_shapes
+from fake_shapes import SHAPES, default_thought
+
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
-FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx")
+FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "quota", "litellm-model",
+          "litellm-key")
 
 
 def tokenize(text: str) -> list[str]:
@@ -82,8 +92,14 @@ class FakeServer:
     max_in_flight: int = 0
     hidden_routes: tuple[str, ...] = ()  # paths answered 404, to play a server kind (e.g. vLLM: no /props)
     tokenize_calls: int = 0  # /tokenize requests received (tests of tokenizer caching)
+    shape: str = "plain"  # one of fake_shapes.SHAPES
+    thought: Callable[[dict[str, Any]], str] = default_thought
+    azure: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)  # headers, query, params of each chat request
 
     def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown shape {self.shape!r}; expected one of {SHAPES}")
         self._vocab: dict[str, int] = {}
         self._pieces: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -175,6 +191,12 @@ class FakeServer:
     def _check_auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
         self.auth_headers.append(header)
+        if self.azure:
+            if "api-version" not in request.query:
+                return web.json_response(fake_shapes.AZURE_NOT_FOUND, status=404)
+            if request.headers.get("api-key") != self.api_key:
+                return web.json_response(fake_shapes.AZURE_BAD_KEY, status=401)
+            return None
         if self.api_key is not None and header != f"Bearer {self.api_key}":
             return web.json_response(
                 {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}},
@@ -186,6 +208,8 @@ class FakeServer:
         if (denied := self._check_auth(request)) is not None:
             return denied
         body = await request.json()
+        self.calls.append({"headers": dict(request.headers), "query": dict(request.query),
+                           "params": {k: v for k, v in body.items() if k != "messages"}})
         pid = prompt_id(body["messages"])
         self.requests[pid] += 1
         fault = self.fault_for(pid, self.requests[pid])
@@ -207,6 +231,14 @@ class FakeServer:
             )
         if fault in ("500", "503"):
             return web.json_response({"error": {"message": "server error", "type": "server_error"}}, status=int(fault))
+        if fault == "quota":
+            return web.json_response(fake_shapes.QUOTA, status=429)
+        if fault in ("litellm-model", "litellm-key"):
+            body_ = fake_shapes.LITELLM_MODEL if fault == "litellm-model" else fake_shapes.LITELLM_KEY
+            text = json.dumps(body_).replace("MODEL", str(body.get("model")))
+            return web.Response(text=text, status=400, content_type="application/json")
+        if self.shape == "openai-reasoning" and (rejection := fake_shapes.openai_rejection(body)) is not None:
+            return web.json_response(rejection, status=400)
         if fault == "drop":
             assert request.transport is not None
             request.transport.close()
@@ -214,28 +246,35 @@ class FakeServer:
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
         prompt_tokens = self.count_prompt(body["messages"])
-        max_tokens = int(body.get("max_tokens") or 16)
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
         if fault in ("400ctx", "422ctx", "llama400ctx") or prompt_tokens + max_tokens > self.context_length:
             return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
-        text = self.responder(body)
-        completion_ids = self.token_ids(text)[:max_tokens]
-        text = self.detokenize(completion_ids)
+        message, finish, thought_n, answer_n = self._generate(body, max_tokens)
         payload = {
             "id": f"chatcmpl-{pid}",
             "object": "chat.completion",
             "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(completion_ids),
-                "total_tokens": prompt_tokens + len(completion_ids),
-            },
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": fake_shapes.usage(self.shape, prompt_tokens, thought_n, answer_n),
         }
         raw = json.dumps(payload)
         if fault == "truncated":
             return web.Response(text=raw[: len(raw) // 2], content_type="application/json")
         self.answered[pid] += 1
         return web.Response(text=raw, content_type="application/json")
+
+    def _generate(self, body: dict[str, Any], limit: int) -> tuple[dict[str, Any], str, int, int]:
+        """Thoughts (for a thinking shape) then the answer, both inside ``limit`` tokens."""
+        answer_ids = self.token_ids(self.responder(body))
+        if self.shape == "plain":
+            ids = answer_ids[:limit]
+            return fake_shapes.message("plain", "", self.detokenize(ids), False), "stop", 0, len(ids)
+        thought_ids = self.token_ids(self.thought(body))[:limit]
+        ids = answer_ids[:max(0, limit - len(thought_ids))]
+        cut = not ids  # the limit ended the thinking: no answer at all
+        finish = "length" if len(ids) < len(answer_ids) else "stop"
+        message = fake_shapes.message(self.shape, self.detokenize(thought_ids), self.detokenize(ids), cut)
+        return message, finish, len(thought_ids), len(ids)
 
     def _context_error(self, kind: str, prompt_tokens: int, max_tokens: int) -> web.Response:
         if kind == "422ctx":  # TGI

@@ -51,13 +51,21 @@ def _ci(ci: list[float | None] | None) -> str:
 
 def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
-    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}")
-    for column in ("task", "score %", "95% CI", "n", "errors", "partial"):
+    from ..reports.terminal import decoding_note
+
+    decoding = decoding_note(results.get("decoding") or {})
+    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}",
+                  caption=f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None)
+    tasks = results.get("tasks", {})
+    thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
+    columns = ("task", "score %", "95% CI", "n", "errors", *(("thinking cut off",) if thinking else ()), "partial")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("task", "partial") else "right")
-    for task_id, task in results.get("tasks", {}).items():
+    for task_id, task in tasks.items():
+        cut = (str(task.get("n_reasoning_truncated", 0)),) if thinking else ()
         table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
-                      str(task.get("n_errors", 0)), ", ".join(task.get("partial") or []))
+                      str(task.get("n_errors", 0)), *cut, ", ".join(task.get("partial") or []))
     for level in ("level1", "level2"):
         ci = (results.get("levels_ci95") or {}).get(level)
-        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "")
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), *[""] * (len(columns) - 3))
     stdout.print(table)

@@ -43,34 +43,37 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
-    import httpx
-
     from ..serving import introspect
-    from ..runner import resolve_model
+    from ..runner import http_client, resolve_model
 
-    key = endpoint.api_key()
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.timeout_s)) as client:
+    async with http_client(endpoint, min(60.0, endpoint.timeout_s)) as client:
         model, ids = await resolve_model(client, endpoint, model)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
-    status, latency = await _timed_sdk_request(endpoint, key, model)
+    status, latency = await _timed_sdk_request(endpoint, model)
     return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
             "context_length": context, "chat_status": status, "latency_s": latency}
 
 
-async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) -> tuple[int, float]:
+async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float]:
     """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
-    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours."""
+    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours.
+    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...)."""
     import openai
+    from openai import Omit
 
-    client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key or "unused", max_retries=0,
+    from ..engine.hosted_rules import request_rules
+
+    headers: dict[str, Any] = {"Authorization": Omit(), **endpoint.headers()}  # the endpoint's own auth only
+    client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="unused", max_retries=0,
+                                default_headers=headers, default_query=endpoint.query_params(),
                                 timeout=min(120.0, endpoint.timeout_s))
     started = time.perf_counter()
     try:
         async with client:
             await client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0
+                model=model, messages=[{"role": "user", "content": "Say OK."}],
+                extra_body=request_rules(endpoint, model).params(4),
             )
     except openai.APIStatusError as exc:
         return exc.status_code, time.perf_counter() - started

@@ -162,8 +162,8 @@ def _usage(runs: Sequence[Run]) -> str:
         prices = run.manifest.prices
         price = "–" if prices is None else f"${prices['input_per_million']:g} / ${prices['output_per_million']:g}"
         rows.append([_e(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
-                     *lat, _e(price), _e(fmt_cost(u.cost))])
-    return _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "latency p50 s",
+                     f"{u.reasoning_tokens:,}", *lat, _e(price), _e(fmt_cost(u.cost))])
+    return _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "of which reasoning", "latency p50 s",
                    "p90 s", "p99 s", "price in/out per 1M", "cost"], rows)
 
 
@@ -172,7 +172,7 @@ def _runs_info(runs: Sequence[Run]) -> str:
     for label, run in zip(run_labels(list(runs)), runs):
         m = run.manifest
         rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(m.protocol_version or "–"),
-                     f"<code>{_e(json.dumps(dict(m.sampling), sort_keys=True))}</code>",
+                     f"<code>{_e(m.sampling if isinstance(m.sampling, str) else json.dumps(dict(m.sampling), sort_keys=True))}</code>",
                      _e(m.started_at or "–"), _e(m.finished_at or "–")])
     return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows, "left")
 

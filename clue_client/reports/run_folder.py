@@ -44,7 +44,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
     {
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
-        "latency_s", "attempts",
+        "latency_s", "attempts", "raw_content", "reasoning", "reasoning_tokens", "reasoning_truncated",
     }
 )
 
@@ -56,7 +56,7 @@ class Manifest:
     endpoint: str
     model: str
     protocol_version: str | None
-    sampling: Mapping[str, Any]
+    sampling: Mapping[str, Any] | str  # "server default" when no sampling parameter was sent
     tasks: tuple[str, ...]
     data_files: Mapping[str, str]
     prices: Mapping[str, float] | None
@@ -77,6 +77,7 @@ class TaskResult:
     partial: tuple[str, ...]
     missing: Mapping[str, str] = field(default_factory=dict)  # metric -> why it is missing
     n_missing: int = 0  # samples not answered yet (an unfinished run)
+    n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,12 @@ class Usage:
     requests: int
     errors: int
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning tokens included (servers count them as completion tokens)
     latency_p50: float | None
     latency_p90: float | None
     latency_p99: float | None
     cost: float | None
+    reasoning_tokens: int = 0
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -159,7 +161,7 @@ def _parse_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
         endpoint=str(data.get("endpoint") or ""),
         model=str(data.get("model") or ""),
         protocol_version=data.get("protocol_version"),
-        sampling=dict(data.get("sampling") or {}),
+        sampling=data["sampling"] if isinstance(data.get("sampling"), str) else dict(data.get("sampling") or {}),
         tasks=tuple(data.get("tasks") or ()),
         data_files=dict(data.get("data_files") or {}),
         prices=prices,
@@ -185,6 +187,7 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         partial=tuple(str(m) for m in entry.get("partial") or ()),
         missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
         n_missing=int(entry.get("n_missing") or 0),
+        n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
     )
 
 
@@ -271,7 +274,7 @@ def run_usage(run: Run) -> Usage:
     """Sum tokens over all predictions, take latency percentiles, and price it with the manifest's prices."""
     frames = [f.select(
         pl.col(c).cast(pl.Float64) if c in f.columns else pl.lit(None, pl.Float64).alias(c)
-        for c in ("prompt_tokens", "completion_tokens", "latency_s")
+        for c in ("prompt_tokens", "completion_tokens", "latency_s", "reasoning_tokens")
     ).with_columns((f["prediction"].is_null()).alias("failed")) for f in run.predictions.values()]
     if not frames:
         return Usage(0, 0, 0, 0, None, None, None, None)
@@ -292,4 +295,5 @@ def run_usage(run: Run) -> Usage:
         latency_p90=_percentile(latency, 0.9),
         latency_p99=_percentile(latency, 0.99),
         cost=cost,
+        reasoning_tokens=int(rows["reasoning_tokens"].sum() or 0),
     )

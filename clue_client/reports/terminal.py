@@ -6,7 +6,7 @@ metrics that could not be computed, a task the run lacks) is shown next to it, n
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from rich import box
 from rich.console import Console
@@ -23,6 +23,7 @@ __all__ = [
     "score_table",
     "usage_table",
     "run_notes",
+    "decoding_note",
     "comparison_table",
     "print_report",
     "print_comparison",
@@ -80,20 +81,45 @@ def score_table(runs: Sequence[Run]) -> Table:
 def usage_table(runs: Sequence[Run]) -> Table:
     """Requests, errors, tokens, latency percentiles and cost per run."""
     table = Table(title="Usage")
-    for name in ("run", "requests", "errors", "prompt tok", "completion tok", "p50 s", "p90 s", "p99 s", "cost"):
+    for name in ("run", "requests", "errors", "prompt tok", "completion tok", "of which reasoning", "p50 s", "p90 s",
+                 "p99 s", "cost"):
         table.add_column(name, justify="left" if name == "run" else "right")
     for label, run in zip(run_labels(list(runs)), runs):
         u = run_usage(run)
         lat = ["–" if v is None else f"{v:.2f}" for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
         table.add_row(escape(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
-                      *lat, fmt_cost(u.cost))
+                      f"{u.reasoning_tokens:,}", *lat, fmt_cost(u.cost))
     return table
+
+
+def decoding_note(decoding: Mapping[str, Any]) -> str | None:
+    """What shaped the answers beyond CLUE's protocol (a reasoning budget, effort, the server's sampling),
+    to be stated beside every score; None for CLUE's own setting (greedy, its answer budgets)."""
+    parts = []
+    if decoding.get("reasoning_budget"):
+        parts.append(f"reasoning budget +{decoding['reasoning_budget']} tokens on every task's max_tokens")
+    if decoding.get("reasoning_effort"):
+        parts.append(f"reasoning effort {decoding['reasoning_effort']}")
+    sampling = decoding.get("sampling")
+    if isinstance(sampling, str):
+        parts.append(f"sampling: {sampling}")
+    elif isinstance(sampling, Mapping) and float(sampling.get("temperature", 0.0)) > 0:
+        parts.append("sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(sampling.items())))
+    return "; ".join(parts) or None
+
+
+def _run_decoding(run: Run) -> Mapping[str, Any]:
+    raw = run.manifest.raw
+    return {"sampling": run.manifest.sampling, "reasoning_budget": raw.get("reasoning_budget"),
+            "reasoning_effort": raw.get("reasoning_effort")}
 
 
 def run_notes(runs: Sequence[Run]) -> list[str]:
     """Plain statements of what is missing or failed, one per run and task."""
     notes = []
     for label, run in zip(run_labels(list(runs)), runs):
+        if (decoding := decoding_note(_run_decoding(run))) is not None:
+            notes.append(f"{label}: {decoding} (CLUE used greedy decoding and answer budgets only)")
         for task in report_tasks(runs):
             result = run.results.tasks.get(task)
             if result is None:
@@ -109,6 +135,9 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
                              f"{result.n + result.n_errors}; they are not scored")
             if result.n_missing:
                 notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
+            if result.n_reasoning_truncated:
+                notes.append(f"{label}: {task} had {result.n_reasoning_truncated} answer(s) whose thinking was cut off "
+                             "by the token limit; they are scored as empty answers (a larger --reasoning-budget helps)")
         for level, members in LEVEL_TASKS.items():
             if getattr(run.results, level) is None:
                 absent = [t for t in members if t not in run.results.tasks]

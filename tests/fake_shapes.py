@@ -1,0 +1,104 @@
+"""How real servers answer a thinking model, and hosted APIs' rejections, for ``fake_server.FakeServer``.
+
+Each shape is taken from public documentation or from bodies quoted in public issue threads:
+
+- ``vllm``: vLLM >= 0.11 with ``--reasoning-parser``: ``message.reasoning`` ("reasoning used to be called
+  reasoning_content"), content after ``</think>`` (often starting with newlines), ``content: null`` when the
+  output ends inside the thoughts. https://docs.vllm.ai/en/v0.11.2/features/reasoning_outputs/
+- ``llamacpp``: llama.cpp server with ``--reasoning-format deepseek`` (its default): ``reasoning_content``
+  beside ``content``, ``content: ""`` when cut off (seen from the embedded xllamacpp server; the field is set
+  in llama.cpp ``common/chat.cpp`` ``common_chat_msg::to_json_oaicompat``).
+- ``openrouter``: ``message.reasoning_details`` entries of type ``reasoning.text`` (``text``),
+  ``reasoning.summary`` (``summary``) and ``reasoning.encrypted`` (``data``, no text), and
+  ``usage.completion_tokens_details.reasoning_tokens``.
+  https://openrouter.ai/docs/guides/best-practices/reasoning-tokens (types as in @openrouter/ai-sdk-provider
+  ``src/schemas/reasoning-details.ts``).
+- ``openai-reasoning``: OpenAI o1/o3/o4-mini/gpt-5: no reasoning text; ``usage.completion_tokens_details``
+  with ``reasoning_tokens`` (inside ``completion_tokens``); ``content: ""`` with ``finish_reason: "length"``
+  when the limit is spent thinking (https://platform.openai.com/docs/guides/reasoning). Its 400 bodies as
+  quoted in openai/openai-python#2046 (``max_tokens``: ``unsupported_parameter``) and QwenLM/qwen-code#921,
+  microsoft/vscode#253673 (``temperature``: ``unsupported_value``).
+- ``inline`` / ``inline-open``: a server without a reasoning parser: ``<think>...</think>`` inside content, or
+  only ``</think>`` when the chat template opened the tag in the prompt (DeepSeek-R1's template;
+  huggingface.co/deepseek-ai/DeepSeek-R1 discussion "Adding <think>\\n after chat template").
+- ``quota``: OpenAI's 429 ``insufficient_quota`` (https://platform.openai.com/docs/guides/error-codes).
+- ``litellm-model`` / ``litellm-key``: LiteLLM proxy: an unknown model is 400
+  "Invalid model name passed in model=..." (BerriAI/litellm#9663, #3142), a non-master key on a proxy without
+  a database 400 ``no_db_connection`` "No connected db." (BerriAI/litellm#20837).
+- Azure OpenAI: key in the ``api-key`` header, ``api-version`` query required, else 404 "Resource not found"
+  (learn.microsoft.com/azure/ai-services/openai/reference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SHAPES = ("plain", "vllm", "llamacpp", "openrouter", "openai-reasoning", "inline", "inline-open")
+ENCRYPTED = "gAAAAABo-fictional-encrypted-reasoning"
+
+
+def default_thought(body: dict[str, Any]) -> str:
+    """Thoughts that name every MedNLI label, as a thinking model's do: scoring them would score a hit."""
+    return ("Weighing entailment, contradiction and neutral for this pair: the premise and the hypothesis "
+            "are compared clause by clause before any answer is given.")
+
+
+def openai_rejection(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 body an OpenAI reasoning model sends for parameters it does not take, else None."""
+    if "max_tokens" in body:
+        return {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                     "Use 'max_completion_tokens' instead.",
+                          "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}
+    for name in ("temperature", "top_p"):
+        if name in body and body[name] != 1:
+            return {"error": {"message": f"Unsupported value: '{name}' does not support {body[name]} with this "
+                                         "model. Only the default (1) value is supported.",
+                              "type": "invalid_request_error", "param": name, "code": "unsupported_value"}}
+    return None
+
+
+def message(shape: str, thought: str, answer: str, cut: bool) -> dict[str, Any]:
+    """The assistant message of ``shape`` for a thought and an answer; ``cut``: the limit ended the thought."""
+    if shape == "vllm":
+        return {"role": "assistant", "content": None if cut else "\n\n" + answer, "reasoning": thought,
+                "tool_calls": []}
+    if shape == "llamacpp":
+        return {"role": "assistant", "content": "" if cut else answer, "reasoning_content": thought}
+    if shape == "openrouter":
+        details = [{"type": "reasoning.text", "text": thought, "format": "unknown", "index": 0},
+                   {"type": "reasoning.encrypted", "data": ENCRYPTED, "format": "unknown", "index": 1}]
+        return {"role": "assistant", "content": None if cut else answer, "refusal": None, "reasoning": None,
+                "reasoning_details": details}
+    if shape == "openai-reasoning":
+        return {"role": "assistant", "content": "" if cut else answer, "refusal": None, "annotations": []}
+    if shape == "inline":
+        return {"role": "assistant", "content": "<think>\n" + thought + ("" if cut else "\n</think>\n\n" + answer)}
+    if shape == "inline-open":
+        return {"role": "assistant", "content": thought + ("" if cut else "\n</think>\n\n" + answer)}
+    return {"role": "assistant", "content": answer}
+
+
+def usage(shape: str, prompt: int, thought: int, answer: int) -> dict[str, Any]:
+    """Usage as the shape reports it; reasoning tokens are part of completion_tokens everywhere."""
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": thought + answer,
+                           "total_tokens": prompt + thought + answer}
+    if shape in ("openai-reasoning", "openrouter"):
+        out["completion_tokens_details"] = {"reasoning_tokens": thought, "audio_tokens": 0,
+                                            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+        out["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+    return out
+
+
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details. For more "
+                              "information on this error, read the docs: "
+                              "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+LITELLM_MODEL = {"error": {"message": "400: {'error': '/chat/completions: Invalid model name passed in model=MODEL. "
+                                      "Call `/v1/models` to view available models for your key.'}",
+                           "type": "invalid_request_error", "param": "None", "code": "400"}}
+LITELLM_KEY = {"error": {"message": "No connected db.", "type": "no_db_connection", "param": "None", "code": "400"}}
+AZURE_NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
+AZURE_BAD_KEY = {"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API "
+                                                     "endpoint. Make sure to provide a valid key for an active "
+                                                     "subscription and use a correct regional API endpoint for your "
+                                                     "resource."}}
