@@ -181,7 +181,12 @@ def _run_with_progress(options: RunOptions) -> RunSummary:
                 progress.update(state["task"], completed=state["stats"].done, in_flight=0)
 
     with progress:
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except UserError:  # the run stopped on one line of its own: no half-drawn bar above it
+            if "task" in state:
+                progress.remove_task(state["task"])
+            raise
 
 
 def _report(summary: RunSummary, out: Path, floors: dict[str, float]) -> int:

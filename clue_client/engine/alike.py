@@ -31,8 +31,10 @@ def signature(error: ServerError) -> tuple[Any, ...]:
 
 
 def _mentions(error: ServerError, *names: str) -> str | None:
-    text = f"{error.param or ''} {error.message}"
-    return next((name for name in names if name in text), None)
+    """The first of ``names`` the error objects to: its ``param`` when it names one, else its message."""
+    if error.param in names:
+        return error.param
+    return next((name for name in names if name in error.message), None)
 
 
 def config_hint(endpoint: Any, error: ServerError) -> str:
