@@ -89,3 +89,56 @@ def test_unknown_endpoint_lists_known_names(tmp_path: Path) -> None:
 def test_identity_ignores_replica_order_but_not_the_model() -> None:
     a = resolve_endpoint("http://127.0.0.1:1/v1")
     assert a.identity("m1") != a.identity("m2")
+
+
+def _commented_examples() -> dict[str, str]:
+    """The shipped file's commented example tables, uncommented, by endpoint name."""
+    text = (REPO / "endpoints.toml").read_text().split("# ---- Commented, working examples", 1)[1]
+    blocks: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if line.startswith("# [endpoints."):
+            name = line.removeprefix("# [endpoints.").rstrip("]")
+            blocks[name] = line[2:] + "\n"
+        elif name and line.startswith("# ") and "=" in line.split("#")[1]:
+            blocks[name] += line[2:] + "\n"
+        elif not line.strip():
+            name = None
+    return blocks
+
+
+def test_shipped_commented_examples_are_valid_and_do_what_they_say(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clue_client.engine.hosted_rules import request_rules
+
+    blocks = _commented_examples()
+    assert set(blocks) == {"openai-o4-mini", "azure", "openrouter", "qwen3-nothink", "r1-vllm"}
+    endpoints = load_endpoints(write(tmp_path, "".join(blocks.values())))
+    o4 = request_rules(endpoints["openai-o4-mini"], "o4-mini")
+    assert o4.params(20) == {"max_completion_tokens": 20 + 2048, "reasoning_effort": "low"}
+    for var in ("AZURE_OPENAI_API_KEY", "OPENROUTER_API_KEY"):
+        monkeypatch.setenv(var, "k-" + var.lower())
+    azure = endpoints["azure"]
+    assert azure.headers() == {"api-key": "k-azure_openai_api_key"} and azure.query_params() == {"api-version": "2024-10-21"}
+    assert endpoints["openrouter"].headers()["Authorization"] == "Bearer k-openrouter_api_key"
+    assert "X-Title" in endpoints["openrouter"].headers()
+    qwen = request_rules(endpoints["qwen3-nothink"], "Qwen/Qwen3-8B").params(512)
+    assert qwen["chat_template_kwargs"] == {"enable_thinking": False} and qwen["max_tokens"] == 512
+    r1 = request_rules(endpoints["r1-vllm"], "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B")
+    assert r1.params(50)["max_tokens"] == 50 + 4096 and r1.stochastic
+
+
+def test_openai_reasoning_defaults_follow_kind_and_model_id(tmp_path: Path) -> None:
+    from clue_client.engine.hosted_rules import is_openai_reasoning_model, request_rules
+
+    for model in ("o1", "o1-preview", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5-mini", "gpt-5.1", "openai/o3"):
+        assert is_openai_reasoning_model(model), model
+    for model in ("gpt-4o", "gpt-4.1-mini", "omni-7b", "gpt-50x"):
+        assert not is_openai_reasoning_model(model), model
+    endpoints = load_endpoints(write(tmp_path, '[endpoints.oa]\nbase_url = "https://api.openai.com/v1"\nkind = "openai"\n'
+                                               '[endpoints.gen]\nbase_url = "https://api.openai.com/v1"\n'
+                                               '[endpoints.forced]\nbase_url = "https://x.example/v1"\nkind = "openai"\n'
+                                               'max_tokens_field = "max_tokens"\nomit_sampling = false\n'))
+    assert request_rules(endpoints["oa"], "o3").params(20) == {"max_completion_tokens": 20}
+    assert request_rules(endpoints["oa"], "gpt-4o").params(20) == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 20}
+    assert request_rules(endpoints["gen"], "o3").params(20)["max_tokens"] == 20, "generic kind: as configured"
+    assert request_rules(endpoints["forced"], "o3").params(20) == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 20}
