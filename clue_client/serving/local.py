@@ -71,7 +71,9 @@ class LocalServerSettings:
     host: str = "127.0.0.1"
     port: int | None = None
     startup_timeout_s: float = 120.0
-    #: llama.cpp built-in template name; None = ``gemma`` for the bundled model, the GGUF's own otherwise.
+    #: llama.cpp built-in template name, or a Jinja template's text (then llama.cpp parses reasoning out of
+    #: ``<think>`` blocks into ``reasoning_content``); None = ``gemma`` for the bundled model, the GGUF's own
+    #: otherwise.
     chat_template: str | None = None
 
     def __post_init__(self) -> None:

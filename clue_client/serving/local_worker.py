@@ -54,6 +54,11 @@ def _watch_parent(parent_pid: int) -> None:
         threading.Thread(target=target, daemon=True).start()
 
 
+def is_jinja(template: str) -> bool:
+    """A Jinja template's text rather than the name of one of llama.cpp's built-in templates."""
+    return "{{" in template or "{%" in template
+
+
 def _params(args: argparse.Namespace) -> Any:
     import xllamacpp
 
@@ -72,8 +77,9 @@ def _params(args: argparse.Namespace) -> Any:
     params.endpoint_slots = True
     if args.chat_template:
         # A built-in template name only works on llama.cpp's legacy (non-jinja) template path; with
-        # jinja on, the name itself would be used as the template text.
-        params.use_jinja = False
+        # jinja on, the name itself would be used as the template text. A Jinja template's text takes the
+        # jinja path, where llama.cpp's reasoning parser (--reasoning-format deepseek, its default) runs.
+        params.use_jinja = is_jinja(args.chat_template)
         params.chat_template = args.chat_template
     params.verbosity = 0
     return params
