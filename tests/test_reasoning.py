@@ -131,3 +131,23 @@ def test_a_store_from_before_reasoning_columns_opens_and_resumes(tmp_path: Path)
     with sqlite3.connect(out / "store.sqlite") as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
     assert {"reasoning", "reasoning_tokens"} <= columns
+
+
+def test_compare_flags_a_budget_and_server_default_sampling(tmp_path: Path) -> None:
+    with FakeServer(responder=answer, shape="llamacpp") as server:
+        run(server, tmp_path / "a", "--reasoning-budget", "64")
+    with FakeServer(responder=answer, shape="openai-reasoning", model="o3") as server:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.o3]\nbase_url = "{server.base_url}"\nkind = "openai"\n')
+        proc = run_clue("run", "--endpoint", "o3", "--config", str(config), "--tasks", TASKS, "--data-dir",
+                        str(SAMPLES), "--out", str(tmp_path / "b"), "--reasoning-budget", "32", *SCORING)
+        assert proc.returncode == 0, proc.stderr
+    compared = run_clue("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--resamples", "50")
+    assert compared.returncode == 0, compared.stderr
+    text = " ".join((compared.stdout + compared.stderr).split())
+    assert "sampling differs: mode = unset in A, 'server default' in B" in text
+    assert "reasoning budget differs: 64 in A, 32 in B" in text
+    html = run_clue("report", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(tmp_path / "r.html"))
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "server default" in page and "reasoning budget +32 tokens" in page

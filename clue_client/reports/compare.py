@@ -326,11 +326,21 @@ def manifest_warnings(a: Run, b: Run) -> list[str]:
     only_a, only_b = sorted(set(ma.data_files) - set(mb.data_files)), sorted(set(mb.data_files) - set(ma.data_files))
     if only_a or only_b:
         notes.append(f"data files differ: only in A {only_a or '[]'}, only in B {only_b or '[]'}")
-    for key in sorted(set(ma.sampling) | set(mb.sampling)):
-        va, vb = ma.sampling.get(key), mb.sampling.get(key)
+    sa, sb = _sampling(ma.sampling), _sampling(mb.sampling)
+    for key in sorted(set(sa) | set(sb)):
+        va, vb = sa.get(key), sb.get(key)
         if va != vb:
             notes.append(f"sampling differs: {key} = {_describe(va)} in A, {_describe(vb)} in B")
+    for key in ("reasoning_budget", "reasoning_effort", "extra_body"):
+        va, vb = ma.raw.get(key) or None, mb.raw.get(key) or None
+        if va != vb:
+            notes.append(f"{key.replace('_', ' ')} differs: {_describe(va)} in A, {_describe(vb)} in B")
     return notes
+
+
+def _sampling(sampling: Mapping[str, Any] | str) -> Mapping[str, Any]:
+    """Sampling parameters sent; ``"server default"`` (none sent) as a mode of its own."""
+    return {"mode": sampling} if isinstance(sampling, str) else sampling
 
 
 def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: int = 1000, seed: int = 0,
