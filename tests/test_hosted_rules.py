@@ -221,3 +221,17 @@ def test_an_unset_header_variable_is_one_line_before_anything_is_sent(tmp_path: 
     assert proc.returncode == 2
     assert "extra_headers.Authorization: environment variable CLUE_SURELY_UNSET_TOKEN is not set" in one_line(proc)
     assert server.calls == []
+
+
+def test_endpoints_check_follows_the_rules_and_the_azure_auth(tmp_path: Path) -> None:
+    secret = "azk-" + "0c3b5e1f9a" * 3
+    with FakeServer(responder=answer, shape="openai-reasoning", model="o3", azure=True, api_key=secret) as server:
+        path = config(tmp_path, f'[endpoints.az]\nbase_url = "{server.base_url}"\nmodel = "o3"\nkind = "openai"\n'
+                                'api_key_env = "CLUE_AZ"\napi_key_header = "api-key"\nquery = { api-version = "v1" }\n')
+        checked = run_clue("endpoints", "check", "az", "--config", str(path), env={"CLUE_AZ": secret})
+        assert checked.returncode == 0, checked.stderr
+        assert "chat_status     200" in checked.stdout and secret not in checked.stdout + checked.stderr
+        chat = server.calls[-1]
+    assert chat["params"]["max_completion_tokens"] == 4 and "temperature" not in chat["params"]
+    assert chat["headers"]["api-key"] == secret and "Authorization" not in chat["headers"]
+    assert chat["query"] == {"api-version": "v1"}

@@ -64,7 +64,9 @@ async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float
 
     from ..engine.hosted_rules import request_rules
 
-    headers: dict[str, Any] = {"Authorization": Omit(), **endpoint.headers()}  # the endpoint's own auth only
+    headers = endpoint.headers()  # the endpoint's own auth (Bearer, or api_key_header) and extra_headers
+    # a key in another header (Azure's api-key): no "Authorization: Bearer unused" beside it
+    omit = {"Authorization": Omit()} if endpoint.api_key_header and "Authorization" not in headers else None
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="unused", max_retries=0,
                                 default_headers=headers, default_query=endpoint.query_params(),
                                 timeout=min(120.0, endpoint.timeout_s))
@@ -73,7 +75,7 @@ async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float
         async with client:
             await client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": "Say OK."}],
-                extra_body=request_rules(endpoint, model).params(4),
+                extra_body=request_rules(endpoint, model).params(4), extra_headers=omit,
             )
     except openai.APIStatusError as exc:
         return exc.status_code, time.perf_counter() - started
