@@ -68,6 +68,7 @@ class _EndpointModel(BaseModel):
     extra_body: dict[str, Any] = {}
     api_key_header: str | None = Field(default=None, min_length=1)
     query: dict[str, str] = {}
+    template_opens_think: bool = False
 
     @model_validator(mode="after")
     def _no_secret_in_body(self) -> "_EndpointModel":
@@ -120,6 +121,7 @@ class Endpoint:
     extra_body: dict[str, Any] = field(default_factory=dict)
     api_key_header: str | None = None  # None: "Authorization: Bearer KEY"; e.g. "api-key" (Azure): the bare key
     query: dict[str, str] = field(default_factory=dict)  # added to every URL; values may hold ${VAR}
+    template_opens_think: bool = False  # the chat template opens <think> (no reasoning parser on the server)
     source: str = "<command line>"
 
     @property

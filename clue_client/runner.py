@@ -8,7 +8,7 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -167,6 +167,7 @@ def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models
         "server_models": server_models,
         "hosted": endpoint.hosted,
         **request_rules(endpoint, model).manifest(),  # sampling, max_tokens_field, reasoning budget/effort, extra_body
+        "template_opens_think": endpoint.template_opens_think,
         "tasks": [t.id for t in options.tasks],
         "data_dir": str(options.data_dir),
         "data_files": _data_checksums(options.data_dir, options.tasks),
@@ -298,9 +299,11 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     from .scoring import ScoringOptions, score_run, write_results, write_scored
 
     manifest = read_manifest(run_dir)
+    scoring_options = replace(scoring_options or ScoringOptions(),
+                              template_opens_think=bool(manifest.get("template_opens_think")))
     frames = _joined_frames(run_dir, manifest["tasks"])
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
-    scored, results = score_run(answered, scoring_options or ScoringOptions())
+    scored, results = score_run(answered, scoring_options)
     n_missing = 0
     for task_id, frame in frames.items():
         missing = frame.height - answered[task_id].height

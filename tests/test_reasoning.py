@@ -151,3 +151,17 @@ def test_compare_flags_a_budget_and_server_default_sampling(tmp_path: Path) -> N
     assert html.returncode == 0, html.stderr
     page = (tmp_path / "r.html").read_text()
     assert "server default" in page and "reasoning budget +32 tokens" in page
+
+
+def test_a_template_that_opens_think_on_a_server_without_parser(tmp_path: Path) -> None:
+    """Cut off before ``</think>``, such content carries no tag at all: only the endpoint key can tell."""
+    with FakeServer(responder=answer, shape="inline-open") as server:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.r1]\nbase_url = "{server.base_url}"\ntemplate_opens_think = true\n')
+        out = tmp_path / "run"
+        proc = run_clue("run", "--endpoint", "r1", "--config", str(config), "--tasks", TASKS, "--data-dir",
+                        str(SAMPLES), "--out", str(out), *SCORING)
+        assert proc.returncode == 0, proc.stderr
+    mednli = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
+    assert mednli["n_reasoning_truncated"] == mednli["n"] > 0 and mednli["score"] == 0.0
+    assert json.loads((out / "manifest.json").read_text())["template_opens_think"] is True

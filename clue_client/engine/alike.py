@@ -40,6 +40,8 @@ def _mentions(error: ServerError, *names: str) -> str | None:
 def config_hint(endpoint: Any, error: ServerError) -> str:
     """Which endpoints.toml key fixes ``error`` (``endpoint`` is a ``config.Endpoint``)."""
     where = f"[endpoints.{endpoint.name}] in {endpoint.source}"
+    if endpoint.source == "<command line>":  # a URL endpoint: the key needs a table of its own
+        where = f'an endpoints.toml table [endpoints.NAME] with base_url = "{endpoint.base_url}" (then --endpoint NAME)'
     if (name := _mentions(error, "max_completion_tokens", "max_tokens")) is not None:
         other = "max_tokens" if name == "max_completion_tokens" else "max_completion_tokens"
         return (f'set max_tokens_field = "{other}" (and for an OpenAI reasoning model omit_sampling = true; '

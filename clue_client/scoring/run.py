@@ -40,7 +40,7 @@ def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple
     return the missing metrics with their reasons."""
     _check(task, frame)
     stale = [c for c in (*TASKS[task].metrics, "lh_answer") if c in frame.columns]
-    frame = final_answers(frame.drop(stale))  # answers, not thoughts
+    frame = final_answers(frame.drop(stale), options.template_opens_think)  # answers, not thoughts
     ok = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, dtype=bool)
     result = sample_metrics(task, frame.filter(pl.Series(ok)), options)
     columns = [_full_column(v, ok, pl.Float64).alias(k) for k, v in result.columns.items()]

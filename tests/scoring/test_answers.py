@@ -31,6 +31,20 @@ def test_split_answer(content: str | None, reasoning: str | None, tokens: int | 
     assert split_answer(content, reasoning, tokens) == expected
 
 
+@pytest.mark.parametrize(
+    ("content", "reasoning", "expected"),
+    [
+        ("entailment or neutral, hm", None, Answer("", "entailment or neutral, hm", True)),  # cut before </think>
+        ("weighing\n</think>\n\nNEUTRAL", None, Answer("NEUTRAL", "weighing", False)),
+        ("<think>a</think>NEUTRAL", None, Answer("NEUTRAL", "a", False)),
+        ("NEUTRAL", "the server split it", Answer("NEUTRAL", "the server split it", False)),  # a parser ran
+        ("", None, Answer("", None, False)),
+    ],
+)
+def test_a_template_that_opens_think(content: str, reasoning: str | None, expected: Answer) -> None:
+    assert split_answer(content, reasoning, None, opened=True) == expected
+
+
 def test_final_answers_keeps_raw_text_and_leaves_errors_alone() -> None:
     frame = pl.DataFrame({
         "prediction": ["<think>x</think>A", None, ""],
