@@ -77,10 +77,8 @@ def parse_error_body(status: int, body: bytes | str) -> ServerError:
             return ServerError(status, err[:300], data.get("error_type"))
         if isinstance(err, dict):  # OpenAI, vLLM, llama.cpp
             message = err.get("message") or err.get("detail") or json.dumps(err)[:300]
-            kind = err.get("type") or err.get("code")
-            code, param = (err.get(k) for k in ("code", "param"))
-            return ServerError(status, str(message)[:300], str(kind) if kind is not None else None,
-                               _text(code), _text(param))
+            code, param = _text(err.get("code")), _text(err.get("param"))
+            return ServerError(status, str(message)[:300], _text(err.get("type")) or code, code, param)
         if "detail" in data:
             return ServerError(status, str(data["detail"])[:300])
     return ServerError(status, text.strip()[:300])
