@@ -31,10 +31,10 @@ TARGET = 0.9
 RUN_TIMEOUT_S = 120.0
 
 
-def start_server(stack: ExitStack, delay_s: float) -> str:
-    """One fake server process; stopped (terminate, then kill) when ``stack`` closes."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_server.py"), "--port", "0", "--delay", str(delay_s)],
-                            stdout=subprocess.PIPE, text=True)
+def start_server(stack: ExitStack, delay_s: float, *extra: str) -> str:
+    """One fake server process (``extra``: more of its flags); stopped (terminate, then kill) when ``stack`` closes."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_server.py"), "--port", "0", "--delay", str(delay_s),
+                             *extra], stdout=subprocess.PIPE, text=True)
     stack.callback(_stop, proc)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()

@@ -296,8 +296,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--context-length", type=int, default=4096)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of prompts whose first attempt fails")
+    parser.add_argument("--faults", default="429,500,503,drop,truncated,slow", help="fault kinds drawn from")
+    parser.add_argument("--retry-after", default="0", help="Retry-After header of a 429 fault")
+    parser.add_argument("--slow", type=float, default=2.0, help="seconds a 'slow' fault stalls")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length)
+    server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length,
+                        retry_after=args.retry_after, slow_s=args.slow)
+    if args.fault_rate:
+        server.fault_for = random_first_attempt_faults(args.fault_rate, tuple(args.faults.split(",")), args.seed)
     server.start()
     print(server.base_url, flush=True)
     try:
