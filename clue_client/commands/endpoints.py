@@ -50,7 +50,7 @@ async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
 
     key = endpoint.api_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.timeout_s)) as client:
+    async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.request_timeout_s())) as client:
         model, ids = await resolve_model(client, endpoint, model)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
@@ -65,7 +65,7 @@ async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) ->
     import openai
 
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key or "unused", max_retries=0,
-                                timeout=min(120.0, endpoint.timeout_s))
+                                timeout=min(120.0, endpoint.request_timeout_s()))
     started = time.perf_counter()
     try:
         async with client:
