@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
     p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
@@ -78,7 +80,9 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
     sampling = dict(endpoint.sampling)
     if args.temperature is not None:
         sampling["temperature"] = args.temperature
-    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UserError("--timeout must be positive (seconds per request)")
+    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling, timeout_s=args.timeout)
 
 
 @contextlib.contextmanager
