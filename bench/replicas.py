@@ -63,7 +63,8 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tuple[float, dict[str, int], float]:
+async def throughput(urls: list[str], n: int, concurrency: int, tag: str,
+                     timeout_s: float = RUN_TIMEOUT_S) -> tuple[float, dict[str, int], float]:
     """Requests/s for ``n`` requests over these replicas, answers per replica, client CPU ms per request."""
     endpoint = Endpoint(name="bench", base_urls=tuple(urls), max_concurrency=concurrency, timeout_s=30.0)
     async with Engine(endpoint, "fake-model") as engine:
@@ -75,7 +76,7 @@ async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tup
             async for result in engine.run(requests(n, tag), total=n):
                 done += result.ok
 
-        await asyncio.wait_for(consume(), RUN_TIMEOUT_S)
+        await asyncio.wait_for(consume(), timeout_s)
         elapsed, cpu = time.perf_counter() - started, cpu_s() - cpu_started
         if done != n:
             raise SystemExit(f"only {done}/{n} requests answered")
