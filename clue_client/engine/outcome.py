@@ -111,9 +111,9 @@ def _own_retry_after(headers: Mapping[str, str], prefix: str, now: float | None,
     # OpenAI: when each quota refills; the one that ran out (remaining 0) is the one to wait for
     refills = {}
     for quota in ("requests", "tokens"):
-        if (value := headers.get(f"{prefix}x-ratelimit-reset-{quota}")) is not None:
-            if (wait := parse_duration(value)) is not None:
-                refills[quota] = wait
+        value = headers.get(f"{prefix}x-ratelimit-reset-{quota}")
+        if value is not None and (wait := parse_duration(value)) is not None:
+            refills[quota] = wait
     exhausted = [w for q, w in refills.items() if headers.get(f"{prefix}x-ratelimit-remaining-{q}", "").strip() == "0"]
     return max(exhausted or refills.values(), default=None)
 

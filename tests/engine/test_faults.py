@@ -65,7 +65,7 @@ def test_a_run_whose_only_server_is_killed_ends_by_itself_with_one_line(tmp_path
             server.send_signal(signal.SIGKILL)
             died = time.monotonic()
             try:
-                stdout, stderr = run.communicate(timeout=120)
+                _, stderr = run.communicate(timeout=120)
             except subprocess.TimeoutExpired:
                 pytest.fail("the run still runs 120 s after its only server died")
             to_exit = time.monotonic() - died
