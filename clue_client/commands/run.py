@@ -80,9 +80,10 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
     sampling = dict(endpoint.sampling)
     if args.temperature is not None:
         sampling["temperature"] = args.temperature
-    if args.timeout is not None and not args.timeout > 0:
+    timeout = getattr(args, "timeout", None)  # `clue batch export` shares this and sends nothing
+    if timeout is not None and not timeout > 0:
         raise UserError("--timeout must be positive (seconds per request)")
-    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling, timeout_s=args.timeout)
+    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling, timeout_s=timeout)
 
 
 @contextlib.contextmanager
