@@ -98,7 +98,7 @@ class ReplicaPool:
         runs the wait in a task of its own and can swallow the cancellation that ends the run when the
         wait finishes at the same moment, leaving a worker that ``asyncio.run`` waits for forever.
         """
-        if not all(not r.healthy for r in self.replicas):
+        if any(r.healthy for r in self.replicas):
             await self._changed.wait()
             return
         down_for = time.monotonic() - min(r.down_since or 0.0 for r in self.replicas)
