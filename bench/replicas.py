@@ -31,10 +31,10 @@ TARGET = 0.9
 RUN_TIMEOUT_S = 120.0
 
 
-def start_server(stack: ExitStack, delay_s: float) -> str:
-    """One fake server process; stopped (terminate, then kill) when ``stack`` closes."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_server.py"), "--port", "0", "--delay", str(delay_s)],
-                            stdout=subprocess.PIPE, text=True)
+def start_server(stack: ExitStack, delay_s: float, *extra: str) -> str:
+    """One fake server process (``extra``: more of its flags); stopped (terminate, then kill) when ``stack`` closes."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_server.py"), "--port", "0", "--delay", str(delay_s),
+                             *extra], stdout=subprocess.PIPE, text=True)
     stack.callback(_stop, proc)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -63,7 +63,8 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tuple[float, dict[str, int], float]:
+async def throughput(urls: list[str], n: int, concurrency: int, tag: str,
+                     timeout_s: float = RUN_TIMEOUT_S) -> tuple[float, dict[str, int], float]:
     """Requests/s for ``n`` requests over these replicas, answers per replica, client CPU ms per request."""
     endpoint = Endpoint(name="bench", base_urls=tuple(urls), max_concurrency=concurrency, timeout_s=30.0)
     async with Engine(endpoint, "fake-model") as engine:
@@ -75,7 +76,7 @@ async def throughput(urls: list[str], n: int, concurrency: int, tag: str) -> tup
             async for result in engine.run(requests(n, tag), total=n):
                 done += result.ok
 
-        await asyncio.wait_for(consume(), RUN_TIMEOUT_S)
+        await asyncio.wait_for(consume(), timeout_s)
         elapsed, cpu = time.perf_counter() - started, cpu_s() - cpu_started
         if done != n:
             raise SystemExit(f"only {done}/{n} requests answered")

@@ -28,6 +28,7 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
+TIMEOUT_BASE_S = 60.0  # the part of a request's default timeout that does not grow with its size
 
 
 class Sampling(BaseModel):
@@ -52,8 +53,9 @@ class _EndpointModel(BaseModel):
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
-    timeout_s: float = Field(default=300.0, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)  # None: scaled to each request's size
     max_retries: int = Field(default=6, ge=0, le=50)
+    rate_limit_wait_s: float = Field(default=600.0, ge=0)
     context_length: int | None = Field(default=None, gt=0)
     hosted: bool | None = None
     allow_credentialed_data: bool = False
@@ -105,8 +107,9 @@ class Endpoint:
     max_concurrency: int = 8
     requests_per_minute: float | None = None
     tokens_per_minute: int | None = None
-    timeout_s: float = 300.0
-    max_retries: int = 6
+    timeout_s: float | None = None  # per request; None: the engine scales it to the request's max_tokens
+    max_retries: int = 6  # retries of failures; 429s are waited out on the rate_limit_wait_s budget instead
+    rate_limit_wait_s: float = 600.0
     context_length: int | None = None
     hosted: bool = True
     allow_credentialed_data: bool = False
@@ -147,6 +150,17 @@ class Endpoint:
                 f"{self.api_key_env} is not set"
             )
         return value
+
+    def request_timeout_s(self, max_tokens: int | None = None, prompt_tokens: int = 0) -> float:
+        """Seconds one request may take: ``timeout_s`` when set, else scaled to the request's size.
+
+        A minute (connecting, queueing) plus what a slow server needs: 100 prompt tokens/s to read, 4 tokens/s
+        to write ``max_tokens``. A stalled server then costs about 65 s a try on a 20-token task instead of
+        one 300 s for all, and a 512-token summary still gets 190 s.
+        """
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return TIMEOUT_BASE_S + prompt_tokens / 100 + (max_tokens or 0) / 4
 
     def _resolve(self, key: str, value: str) -> str:
         """``${VAR}`` references replaced from the environment; a missing variable is a config error."""

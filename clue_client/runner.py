@@ -89,7 +89,7 @@ async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested
     """The model to request (given, configured, or the server's first) and the ids the server lists."""
     url = f"{endpoint.base_url}/models"
     try:
-        response = await client.get(url, timeout=min(30.0, endpoint.timeout_s))
+        response = await client.get(url, timeout=min(30.0, endpoint.request_timeout_s()))
     except httpx.HTTPError as exc:
         raise ServerUnreachable(f"cannot reach {endpoint.base_url} ({type(exc).__name__}); is the server running?") from None
     if response.status_code in (401, 403):
@@ -210,7 +210,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
     _require_data(options.data_dir, options.tasks)
-    async with http_client(endpoint, endpoint.timeout_s) as client:
+    async with http_client(endpoint, endpoint.request_timeout_s()) as client:
         if offline:
             model, server_models = offline_model(options), []
             if model is None:

@@ -6,7 +6,10 @@ Its tokenizer is deterministic (a token is optional leading whitespace plus a wo
 ``"".join(pieces) == text`` and tests can check budgets against the server's own counts.
 
 Faults are chosen per request by ``fault_for(prompt_id, attempt)``; the server counts requests and
-answers per prompt, so tests can prove that nothing answered is ever sent again.
+answers per prompt, so tests can prove that nothing answered is ever sent again. Two server-wide modes:
+``window_limit`` answers at most that many chat requests per fixed ``window_s`` window and 429s the rest
+(telling the wait in ``limit_header``, as a gateway's per-minute limit does); ``idle_close_s`` plays a server
+that closes keep-alive connections left idle that long: a request arriving on one is dropped unanswered.
 
 ``shape`` answers as a thinking model behind a given server does (``fake_shapes.py``, with the source of
 each shape): the thoughts come first and count against the request's limit (``max_tokens`` or
@@ -23,9 +26,11 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import random
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -96,6 +101,12 @@ class FakeServer:
     thought: Callable[[dict[str, Any]], str] = default_thought
     azure: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)  # headers, query, params of each chat request
+    window_limit: int = 0  # chat requests answered per window; 0: no limit
+    window_s: float = 1.0
+    limit_header: str = "retry-after"  # or retry-after-ms, x-ratelimit-reset-requests, llm_provider-retry-after
+    rate_limited: int = 0  # 429s sent by the window limit
+    idle_close_s: float | None = None  # keep-alive connections idle this long are treated as closed
+    stale_closes: int = 0  # requests dropped because their connection had been idle too long
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -106,6 +117,8 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self._window: tuple[int, int] = (-1, 0)  # (window index, requests answered in it)
+        self._idle_since: dict[object, float] = {}  # transport -> when its last answer was sent
 
     # ---- tokenizer -------------------------------------------------------------------------
     def token_ids(self, text: str) -> list[int]:
@@ -205,8 +218,47 @@ class FakeServer:
         return None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if self.idle_close_s is not None and self._stale(request):
+            self.stale_closes += 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        try:
+            return await self._chat_answer(request)
+        finally:
+            self._idle_since[request.transport] = time.monotonic()
+
+    def _stale(self, request: web.Request) -> bool:
+        since = self._idle_since.pop(request.transport, None)
+        return since is not None and time.monotonic() - since >= (self.idle_close_s or 0.0)
+
+    def _window_wait(self) -> float | None:
+        """Seconds to the next window when this one's requests are used up, else None (and count one)."""
+        if not self.window_limit:
+            return None
+        elapsed = time.monotonic() - self._started
+        index = int(elapsed // self.window_s)
+        seen = self._window[1] if self._window[0] == index else 0
+        if seen >= self.window_limit:
+            self.rate_limited += 1
+            return (index + 1) * self.window_s - elapsed
+        self._window = (index, seen + 1)
+        return None
+
+    def _limit_headers(self, wait_s: float) -> dict[str, str]:
+        if self.limit_header == "retry-after-ms":
+            return {"retry-after-ms": str(int(wait_s * 1000))}
+        if self.limit_header == "x-ratelimit-reset-requests":  # OpenAI's Go-style duration
+            return {"x-ratelimit-reset-requests": f"{int(wait_s * 1000)}ms", "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-remaining-tokens": "1000"}
+        return {self.limit_header: str(math.ceil(wait_s))}  # retry-after, llm_provider-retry-after: whole seconds
+
+    async def _chat_answer(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._check_auth(request)) is not None:
             return denied
+        if (wait_s := self._window_wait()) is not None:
+            return web.json_response({"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error"}},
+                                     status=429, headers=self._limit_headers(wait_s))
         body = await request.json()
         self.calls.append({"headers": dict(request.headers), "query": dict(request.query),
                            "params": {k: v for k, v in body.items() if k != "messages"}})
@@ -294,6 +346,7 @@ class FakeServer:
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> str:
         ready = threading.Event()
+        self._started = time.monotonic()
 
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
@@ -335,8 +388,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--context-length", type=int, default=4096)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of prompts whose first attempt fails")
+    parser.add_argument("--faults", default="429,500,503,drop,truncated,slow", help="fault kinds drawn from")
+    parser.add_argument("--retry-after", default="0", help="Retry-After header of a 429 fault")
+    parser.add_argument("--slow", type=float, default=2.0, help="seconds a 'slow' fault stalls")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length)
+    server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length,
+                        retry_after=args.retry_after, slow_s=args.slow)
+    if args.fault_rate:
+        server.fault_for = random_first_attempt_faults(args.fault_rate, tuple(args.faults.split(",")), args.seed)
     server.start()
     print(server.base_url, flush=True)
     try:

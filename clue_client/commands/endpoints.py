@@ -46,7 +46,7 @@ async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
     from ..serving import introspect
     from ..runner import http_client, resolve_model
 
-    async with http_client(endpoint, min(60.0, endpoint.timeout_s)) as client:
+    async with http_client(endpoint, min(60.0, endpoint.request_timeout_s())) as client:
         model, ids = await resolve_model(client, endpoint, model)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
@@ -69,7 +69,7 @@ async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float
     omit = {"Authorization": Omit()} if endpoint.api_key_header and "Authorization" not in headers else None
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="unused", max_retries=0,
                                 default_headers=headers, default_query=endpoint.query_params(),
-                                timeout=min(120.0, endpoint.timeout_s))
+                                timeout=min(120.0, endpoint.request_timeout_s()))
     started = time.perf_counter()
     try:
         async with client:

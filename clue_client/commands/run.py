@@ -48,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
     add_request_flags(p)
     p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
@@ -93,7 +95,10 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
         sampling["temperature"] = args.temperature
     if args.reasoning_budget is not None and args.reasoning_budget < 0:
         raise UserError("--reasoning-budget must be at least 0")
-    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling,
+    timeout = getattr(args, "timeout", None)  # `clue batch export` shares this and sends nothing
+    if timeout is not None and not timeout > 0:
+        raise UserError("--timeout must be positive (seconds per request)")
+    return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling, timeout_s=timeout,
                                    reasoning_budget=args.reasoning_budget, reasoning_effort=args.reasoning_effort)
 
 

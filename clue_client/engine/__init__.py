@@ -4,10 +4,10 @@ rate control (concurrency, requests/min, tokens/min) and replica routing. Knows 
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "Engine": "engine", "EngineStats": "engine", "Backoff": "engine", "RunAborted": "engine",
+    "Engine": "engine", "EngineStats": "engine", "Backoff": "retry", "RunAborted": "engine",
     "Action": "outcome", "Outcome": "outcome", "classify_status": "outcome", "parse_completion": "outcome",
     "Request": "request", "Result": "request", "PROTOCOL_VERSION": "request", "request_key": "request",
-    "AdaptiveLimit": "ratelimit", "TokenBudget": "ratelimit",
+    "AdaptiveLimit": "ratelimit", "RateLimitPause": "ratelimit", "TokenBudget": "ratelimit",
     "Replica": "replicas", "ReplicaPool": "replicas",
 }
 __all__ = list(_EXPORTS)

@@ -3,8 +3,12 @@
 Task-agnostic: Requests in, Results out. One pooled aiohttp session per endpoint: the hot path is plain
 aiohttp because bench/client_overhead.py measured httpx (even over its aiohttp transport) at a fraction
 of aiohttp's rate at concurrency 64; httpx serves the low-rate introspection calls. A replica pool for concurrency and
-routing, requests/min via asyncio-throttle, a tokens/min budget, and tenacity retries that honour
-``Retry-After``. What to do with each HTTP outcome is decided in ``outcome.py`` alone.
+routing, requests/min via asyncio-throttle, a tokens/min budget, an endpoint-wide pause after a 429, and
+tenacity retries that honour the server's wait (policy in ``retry.py``). What to do with each HTTP outcome
+is decided in ``outcome.py`` alone.
+
+A request waiting out a backoff gives its concurrency slot to another (``retry.Slot``); up to
+``_WAITING_PER_SLOT`` times the concurrency may be waiting at once, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ from typing import AsyncIterator, Iterable
 
 import aiohttp
 from asyncio_throttle import Throttler
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from ..config import Endpoint
 from ..errors import UserError
 from .alike import FirstWave
 from .outcome import Action, Outcome, classify_status, parse_completion
-from .ratelimit import TokenBudget, estimate_tokens
+from .ratelimit import RateLimitPause, TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
 from .request import Request, Result
+from .retry import Backoff, RetryBudget, Slot
 
 __all__ = ["Engine", "EngineStats", "RunAborted", "make_session", "Backoff"]
 
@@ -35,6 +40,8 @@ class RunAborted(UserError):
 
 
 _RETRY_ACTIONS = (Action.RETRY, Action.RATE_LIMITED)
+_WAITING_PER_SLOT = 3  # requests that may wait out a backoff per concurrency slot
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)  # what reusing a connection the server closed raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +55,6 @@ class _Retryable(Exception):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.error)
         self.outcome = outcome
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter; ``Retry-After`` from the server wins when given (capped)."""
-
-    initial_s: float = 0.5
-    max_s: float = 30.0
-    jitter_s: float = 0.5
-    max_retry_after_s: float = 120.0
 
 
 @dataclass
@@ -79,11 +76,31 @@ class EngineStats:
         return self.completion_tokens / elapsed if elapsed > 0 else 0.0
 
 
-def make_session(endpoint: Endpoint, connections: int) -> aiohttp.ClientSession:
-    """The shared pooled session: keep-alive connections sized to the concurrency, no cookies kept."""
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, enable_cleanup_closed=True)
-    timeout = aiohttp.ClientTimeout(total=endpoint.timeout_s, connect=min(10.0, endpoint.timeout_s))
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
+def make_session(endpoint: Endpoint, connections: int, *, fresh: bool = False) -> aiohttp.ClientSession:
+    """The shared pooled session: keep-alive connections sized to the concurrency, no cookies kept.
+
+    ``fresh``: a new connection for every request (the re-send after a stale keep-alive connection).
+    A trace hook marks each request that reused a pooled connection (``trace_request_ctx["reused"]``).
+    """
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, enable_cleanup_closed=True, force_close=fresh)
+    timeout = _client_timeout(endpoint.request_timeout_s())
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(),
+                                 trace_configs=[] if fresh else [_REUSE_TRACE])
+
+
+async def _on_reuse(session: aiohttp.ClientSession, context: object, params: object) -> None:
+    request_ctx = getattr(context, "trace_request_ctx", None)
+    if isinstance(request_ctx, dict):
+        request_ctx["reused"] = True
+
+
+_REUSE_TRACE = aiohttp.TraceConfig()
+_REUSE_TRACE.on_connection_reuseconn.append(_on_reuse)
+_REUSE_TRACE.freeze()
+
+
+def _client_timeout(total_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total_s, connect=min(10.0, total_s))
 
 
 def _throttler(requests_per_minute: float | None) -> Throttler | None:
@@ -118,10 +135,12 @@ class Engine:
         self.pool = ReplicaPool(urls, per_replica, self._probe, all_down_timeout_s=all_down_timeout_s)
         self._connections = self.pool.capacity + len(urls)
         self._session: aiohttp.ClientSession | None = None
+        self._fresh: aiohttp.ClientSession | None = None  # made on the first stale connection
         self._headers = {"Content-Type": "application/json", **endpoint.headers()}
         self._query = endpoint.query_params()
         self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
+        self._pause = RateLimitPause()
         self._stop_sending = False
         self._reserved_cost = 0.0
         self._backoff_wait = wait_exponential_jitter(multiplier=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s)
@@ -132,60 +151,90 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.pool.close()
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._fresh):
+            if session is not None:
+                await session.close()
 
     # ---- public ----------------------------------------------------------------------------
     async def run(self, requests: Iterable[Request], total: int | None = None) -> AsyncIterator[Result]:
-        """Yield one Result per Request, in completion order. Streams: holds only what is in flight."""
+        """Yield one Result per Request, in completion order. Streams: holds only what is in flight or waiting."""
         self.stats.total = total if total is not None else getattr(requests, "__len__", lambda: 0)()
         source = iter(requests)
-        results: asyncio.Queue[Result | BaseException | None] = asyncio.Queue(maxsize=2 * self.pool.capacity)
-        n_workers = self.pool.capacity
+        capacity = self.pool.capacity
+        results: asyncio.Queue[Result | BaseException | None] = asyncio.Queue(maxsize=2 * capacity)
+        attempting = asyncio.Semaphore(capacity)  # requests being attempted (not waiting out a backoff)
+        live = asyncio.Semaphore(capacity * (1 + _WAITING_PER_SLOT))  # attempted + waiting
+        tasks: set[asyncio.Task[None]] = set()
+        started = 0
         # the first wave alone until one of it is not rejected like the others (a config error: alike.py)
-        wave = FirstWave(self.endpoint, min(n_workers, self.stats.total)) if self.stats.total else None
+        wave = FirstWave(self.endpoint, min(capacity, self.stats.total)) if self.stats.total else None
 
-        async def worker() -> None:
+        async def one(request: Request, reserved: float, first: bool) -> None:
+            slot = Slot(attempting)
             try:
-                while not self._stop_sending and (request := next(source, None)) is not None:
-                    first = wave is not None and await wave.admit()
-                    if self._stop_sending:
-                        break
-                    reserved = self._reserve_cost(request)
-                    if reserved is None:
-                        self._stop_sending = True
-                        self.stats.stopped_reason = f"--max-cost {self.max_cost:g} would be passed by the next request"
-                        break
-                    try:
-                        result = await self._send(request)
-                    finally:
-                        self._reserved_cost -= reserved
-                    ready, stop = wave.settle(result) if first and wave is not None else ([result], None)
+                ready: list[Result | BaseException]
+                try:
+                    item: Result | BaseException = await self._send(request, slot)
+                except Exception as exc:  # surfaced to the consumer, which cancels the rest
+                    item = exc
+                finally:
+                    self._reserved_cost -= reserved
+                ready = [item]
+                if first and wave is not None and isinstance(item, Result):
+                    held, stop = wave.settle(item)  # a rejection of the first wave waits for the verdict
                     if stop is not None:
                         self._stop_sending = True
-                        raise RunAborted(stop)
-                    for item in ready:
-                        await results.put(item)
-            except BaseException as exc:  # surfaced to the consumer, which cancels the rest
+                    ready = [RunAborted(stop)] if stop is not None else list(held)
+                for each in ready:
+                    await results.put(each)
+            finally:
+                slot.release()
+                live.release()
+
+        async def feed() -> None:
+            nonlocal started
+            try:
+                while not self._stop_sending:
+                    await live.acquire()
+                    await attempting.acquire()
+                    request = None if self._stop_sending else next(source, None)
+                    first = request is not None and wave is not None and await wave.admit()
+                    if self._stop_sending:
+                        request = None
+                    reserved = None if request is None else self._reserve_cost(request)
+                    if request is None or reserved is None:
+                        attempting.release()
+                        live.release()
+                        if request is not None:
+                            self._stop_sending = True
+                            self.stats.stopped_reason = f"--max-cost {self.max_cost:g} would be passed by the next request"
+                        break
+                    started += 1
+                    task = asyncio.create_task(one(request, reserved, first))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            except Exception as exc:  # the request source failed
                 await results.put(exc)
                 return
             await results.put(None)
 
-        workers = [asyncio.create_task(worker()) for _ in range(n_workers)]
-        finished = 0
+        feeder = asyncio.create_task(feed())
+        feeding, received = True, 0
         try:
-            while finished < n_workers:
+            while feeding or received < started:
                 item = await results.get()
                 if item is None:
-                    finished += 1
+                    feeding = False
                 elif isinstance(item, BaseException):
                     raise item
                 else:
+                    received += 1
                     yield item
         finally:
-            for task in workers:
+            pending = [feeder, *tasks]
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
 
     # ---- one request, with retries ---------------------------------------------------------
     def _reserve_cost(self, request: Request) -> float | None:
@@ -201,30 +250,24 @@ class Engine:
         self._reserved_cost += worst
         return worst
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Seconds before the next attempt: the server's Retry-After when given (capped), else backoff.
-
-        Attempt 1 runs before tenacity takes over (``_send``), so tenacity's attempt n is our n + 1.
-        """
-        exc = state.outcome.exception() if state.outcome else None
-        return self._wait_after(exc.outcome if isinstance(exc, _Retryable) else None, state.attempt_number + 1)
-
     def _wait_after(self, outcome: Outcome | None, failures: int) -> float:
+        """Seconds before the next attempt: the server's wait when given (capped), else backoff."""
         if outcome is not None and outcome.retry_after_s is not None:
             return min(outcome.retry_after_s, self.backoff.max_retry_after_s)
         return self._backoff_wait(_Failures(failures))
 
-    async def _send(self, request: Request) -> Result:
+    async def _send(self, request: Request, slot: Slot) -> Result:
         """First attempt directly (most requests need one; tenacity's per-call setup costs as much as the
         HTTP exchange on loopback), then tenacity's loop for the retries."""
         payload = json.dumps(request.body(self.model), ensure_ascii=False).encode("utf-8")
         outcome, latency, replica = await self._attempt(request, payload)
         attempts = 1
         if outcome.action in _RETRY_ACTIONS:
-            outcome, latency, replica, attempts = await self._retry(request, payload, outcome, replica)
-        if outcome.action in _RETRY_ACTIONS:
-            error = f"gave up after {attempts} attempts: {outcome.error or 'retryable error'}"
-            return self._finish(Result(request.key, None, attempts=attempts, error=error, retryable=True))
+            outcome, latency, replica, budget = await self._retry(request, payload, outcome, replica, slot)
+            attempts = budget.attempts
+            if outcome.action in _RETRY_ACTIONS:
+                error = budget.give_up_message(outcome)
+                return self._finish(Result(request.key, None, attempts=attempts, error=error, retryable=True))
         if outcome.action is Action.ABORT:
             self._stop_sending = True
             raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
@@ -248,30 +291,37 @@ class Engine:
         )
 
     async def _retry(
-        self, request: Request, payload: bytes, first: Outcome, replica: str
-    ) -> tuple[Outcome, float | None, str, int]:
-        """Attempts 2..max_retries+1 after a retryable first outcome; returns the last outcome."""
-        if self.endpoint.max_retries == 0:
-            return first, None, replica, 1
-        outcome, latency, attempts = first, None, 1
-        await asyncio.sleep(self._wait_after(first, 1))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.endpoint.max_retries),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
-        )
+        self, request: Request, payload: bytes, first: Outcome, replica: str, slot: Slot
+    ) -> tuple[Outcome, float | None, str, RetryBudget]:
+        """Attempts after a retryable first outcome, until one is not retryable or the budget is spent.
+
+        Waits give up the request's slot (``slot.sleep``), so other requests keep the server busy.
+        """
+        budget = RetryBudget(self.endpoint.max_retries, self.endpoint.rate_limit_wait_s)
+        budget.record(first)
+        outcome, latency = first, None
+        if budget.exhausted(first):
+            return first, None, replica, budget
+
+        def stop(state: RetryCallState) -> bool:
+            return budget.exhausted(outcome)
+
+        def wait(state: RetryCallState | None) -> float:
+            return self._wait_after(outcome, budget.attempts)
+
+        await slot.sleep(wait(None))
+        retrying = AsyncRetrying(stop=stop, wait=wait, sleep=slot.sleep, retry=retry_if_exception_type(_Retryable), reraise=True)
         try:
             async for attempt in retrying:
                 with attempt:
-                    attempts += 1
                     self.stats.retries += 1
                     outcome, latency, replica = await self._attempt(request, payload, avoid=replica)
+                    budget.record(outcome)
                     if outcome.action in _RETRY_ACTIONS:
                         raise _Retryable(outcome)
         except _Retryable:
             pass
-        return outcome, latency, replica, attempts
+        return outcome, latency, replica, budget
 
     def _finish(self, result: Result) -> Result:
         self.stats.done += 1
@@ -289,27 +339,24 @@ class Engine:
 
         ``avoid``: the replica that failed the previous attempt; a retry goes elsewhere when it can.
         """
+        await self._pause.wait()
         if self._throttler is not None:
             await self._throttler.acquire()
-        estimate = estimate_tokens(request.messages, request.max_tokens)
+        max_tokens = request.max_tokens
+        estimate = estimate_tokens(request.messages, max_tokens)
         if self._budget is not None:
             await self._budget.spend(estimate)
+        timeout_s = self.endpoint.request_timeout_s(max_tokens, estimate - (max_tokens or 0))
         replica = await self.pool.acquire(avoid)
+        sent_at = time.monotonic()
         started = time.perf_counter()
         outcome: Outcome | None = None
-        assert self._session is not None, "use Engine as an async context manager"
         try:
-            async with self._session.post(f"{replica.url}/chat/completions", data=payload, headers=self._headers,
-                                          params=self._query) as response:
-                content = await response.read()
-                if 200 <= response.status < 300:
-                    outcome = parse_completion(content)
-                else:
-                    outcome = classify_status(response.status, response.headers, content)
+            outcome = await self._exchange(replica.url, payload, timeout_s)
         except aiohttp.ConnectionTimeoutError:  # the host never accepted: as good as down
             outcome = Outcome(Action.RETRY, "connection timed out", connection_failed=True)
         except TimeoutError:
-            outcome = Outcome(Action.RETRY, f"timeout after {self.endpoint.timeout_s:g} s")
+            outcome = Outcome(Action.RETRY, f"timeout after {timeout_s:g} s")
         except aiohttp.ClientConnectorError as exc:
             outcome = Outcome(Action.RETRY, f"connection refused ({exc.os_error})", connection_failed=True)
         except (aiohttp.ClientError, ConnectionError) as exc:
@@ -317,22 +364,54 @@ class Engine:
             outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__})", connection_failed=True)
         finally:
             latency = time.perf_counter() - started
-            await self._release(replica, outcome, latency)
+            await self._release(replica, outcome, latency, sent_at)
         if self._budget is not None and outcome.payload and "text" in outcome.payload:
             used = (outcome.payload.get("prompt_tokens") or 0) + (outcome.payload.get("completion_tokens") or 0)
             self._budget.settle(estimate, used or estimate)
         return outcome, (latency if outcome.action is Action.DONE else None), replica.url
 
-    async def _release(self, replica: Replica, outcome: Outcome | None, latency: float) -> None:
+    async def _exchange(self, url: str, payload: bytes, timeout_s: float) -> Outcome:
+        """POST the request and classify the answer. A keep-alive connection the server closed while it sat
+        idle in the pool fails on reuse before the server saw anything: that is sent again at once on a new
+        connection and is not an attempt (a failure on the new connection is)."""
+        assert self._session is not None, "use Engine as an async context manager"
+        trace: dict[str, bool] = {"reused": False}
+        try:
+            return await self._post(self._session, url, payload, timeout_s, trace)
+        except _STALE as exc:
+            if not trace["reused"] or isinstance(exc, aiohttp.ClientConnectorError):
+                raise
+        if self._fresh is None:
+            self._fresh = make_session(self.endpoint, self._connections, fresh=True)
+        self.stats.retries += 1
+        return await self._post(self._fresh, url, payload, timeout_s, None)
+
+    async def _post(self, session: aiohttp.ClientSession, url: str, payload: bytes, timeout_s: float,
+                    trace: dict[str, bool] | None) -> Outcome:
+        async with session.post(f"{url}/chat/completions", data=payload, headers=self._headers, params=self._query,
+                                timeout=_client_timeout(timeout_s), trace_request_ctx=trace) as response:
+            content = await response.read()
+            if 200 <= response.status < 300:
+                return parse_completion(content)
+            return classify_status(response.status, response.headers, content)
+
+    async def _release(self, replica: Replica, outcome: Outcome | None, latency: float, sent_at: float) -> None:
         if outcome is None:  # cancelled mid-request
             await self.pool.release(replica)
             return
+        rate_limited = outcome.action is Action.RATE_LIMITED
+        if rate_limited:
+            self._pause.on_rate_limited(sent_at, self._wait_after(outcome, 1))
+        elif outcome.action is Action.DONE:
+            self._pause.on_answered(sent_at)
         await self.pool.release(
             replica,
             latency_s=latency if outcome.action is Action.DONE else None,
-            rate_limited=outcome.action is Action.RATE_LIMITED,
+            rate_limited=rate_limited,
             connect_failed=outcome.connection_failed,
             failed=outcome.action in (Action.RETRY, Action.RECORD),
+            sent_at=sent_at,
+            retry_after_s=outcome.retry_after_s,
         )
 
     async def _probe(self, url: str) -> bool:

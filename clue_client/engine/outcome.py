@@ -18,8 +18,8 @@ from typing import Any, Mapping
 from .reasoning import message_reasoning, reasoning_tokens
 
 __all__ = [
-    "Action", "Outcome", "ServerError", "parse_error_body", "parse_retry_after", "classify_status", "parse_completion",
-    "is_context_overflow",
+    "Action", "Outcome", "ServerError", "parse_error_body", "parse_retry_after", "parse_duration", "classify_status",
+    "parse_completion", "is_context_overflow",
 ]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -95,16 +95,27 @@ def is_context_overflow(error: ServerError) -> bool:
     return bool(kinds & _OVERFLOW_TYPES) or bool(_OVERFLOW_TEXT.search(error.message))
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta seconds or HTTP date) or ``retry-after-ms``."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_DURATION_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+#: LiteLLM passes its backend's headers on with this prefix (its own first 429s carry only these)
+_PROVIDER_PREFIX = "llm_provider-"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in OpenAI's ``x-ratelimit-reset-*`` format (Go durations: ``1s``, ``6m0s``, ``20ms``) or a number."""
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
         return None
+    return sum(float(n) * _DURATION_UNIT_S[u] for n, u in parts)
+
+
+def _seconds(value: str, now: float | None) -> float | None:
+    """Delta seconds or an HTTP date, as ``Retry-After`` allows."""
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -116,15 +127,45 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when - (now if now is not None else time.time()))
 
 
+def _own_retry_after(headers: Mapping[str, str], prefix: str, now: float | None, resets: bool) -> float | None:
+    if (ms := headers.get(f"{prefix}retry-after-ms")) is not None and (wait := parse_duration(ms)) is not None:
+        return wait / 1000
+    if (value := headers.get(f"{prefix}retry-after")) is not None and (wait := _seconds(value, now)) is not None:
+        return wait
+    if not resets:
+        return None
+    # OpenAI: when each quota refills; the one that ran out (remaining 0) is the one to wait for
+    refills = {}
+    for quota in ("requests", "tokens"):
+        value = headers.get(f"{prefix}x-ratelimit-reset-{quota}")
+        if value is not None and (wait := parse_duration(value)) is not None:
+            refills[quota] = wait
+    exhausted = [w for q, w in refills.items() if headers.get(f"{prefix}x-ratelimit-remaining-{q}", "").strip() == "0"]
+    return max(exhausted or refills.values(), default=None)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None, *, resets: bool = True) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date),
+    OpenAI's ``x-ratelimit-reset-requests``/``-tokens``, or the same passed on by LiteLLM as
+    ``llm_provider-...``; the server's own headers first.
+
+    ``resets``: read the quota refill times too; they come on every OpenAI answer, so only a 429 means them.
+    """
+    for prefix in ("", _PROVIDER_PREFIX):
+        if (wait := _own_retry_after(headers, prefix, now, resets)) is not None:
+            return wait
+    return None
+
+
 def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
     """Decide what to do with a non-2xx answer."""
     error = parse_error_body(status, body)
-    wait = parse_retry_after(headers)
     if status == 429 and "insufficient_quota" in (error.type, error.code):
         return Outcome(Action.ABORT, f"{error} (the account has no quota left: retrying cannot help; answers "
                                      "received so far are kept, rerun the same command once it has credit)")
     if status == 429 or (status == 503 and "overloaded" in error.message.lower()):
-        return Outcome(Action.RATE_LIMITED, str(error), wait)
+        return Outcome(Action.RATE_LIMITED, str(error), parse_retry_after(headers))
+    wait = parse_retry_after(headers, resets=False)
     if status in RETRYABLE_STATUS:
         # a 5xx is the server failing (a dead backend behind a proxy, an engine crash): it counts toward
         # taking a replica out like a refused connection does; 408/409 are about the request

@@ -1,9 +1,11 @@
 """Least-busy routing over one endpoint's replicas, with failover and probing back.
 
 Every request goes to the healthy replica with the fewest requests in flight (ties: lower recent
-latency), within that replica's own adaptive concurrency limit. A replica that fails to connect
-``down_after`` times in a row is marked down and probed in the background until it answers again.
-With one URL this is simply the endpoint's concurrency limit.
+latency), within that replica's own adaptive concurrency limit. A replica is taken out only when it
+stops answering: every attempt of a whole window (``down_after`` or its concurrency limit, whichever is
+more) failed to connect or got a 5xx with no answer in between. Scattered faults among answers never take
+it out. A down replica is probed in the background until it answers again. With one URL this is simply
+the endpoint's concurrency limit.
 """
 
 from __future__ import annotations
@@ -78,27 +80,40 @@ class ReplicaPool:
         return min(ready, key=lambda r: (r.in_flight, r.latency_ewma_s), default=None)
 
     async def acquire(self, avoid: str | None = None) -> Replica:
-        """A slot on the least-busy healthy replica; ``avoid`` (a URL) is used only if no other is healthy."""
+        """A slot on the least-busy healthy replica; ``avoid`` (a URL) is used only if no other is healthy.
+
+        Raises ServerUnreachable once every replica has been down for ``all_down_timeout_s``.
+        """
         async with self._changed:
             while (replica := self._pick(avoid)) is None:
-                if all(not r.healthy for r in self.replicas):
-                    down_for = time.monotonic() - min(r.down_since or 0.0 for r in self.replicas)
-                    remaining = self._all_down_timeout_s - down_for
-                    if remaining <= 0:
-                        raise ServerUnreachable(
-                            "no replica of the endpoint answers ("
-                            + ", ".join(r.url for r in self.replicas)
-                            + "); finished answers are saved, rerun the same command to resume"
-                        )
-                    try:
-                        await asyncio.wait_for(self._changed.wait(), timeout=remaining)
-                    except TimeoutError:
-                        continue
-                else:
-                    await self._changed.wait()
+                await self._wait_for_change()
             replica.in_flight += 1
             replica.requests += 1
             return replica
+
+    async def _wait_for_change(self) -> None:
+        """Wait (holding the condition's lock) for a release or a replica coming back.
+
+        The all-down deadline uses ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for``
+        runs the wait in a task of its own and can swallow the cancellation that ends the run when the
+        wait finishes at the same moment, leaving a worker that ``asyncio.run`` waits for forever.
+        """
+        if any(r.healthy for r in self.replicas):
+            await self._changed.wait()
+            return
+        down_for = time.monotonic() - min(r.down_since or 0.0 for r in self.replicas)
+        remaining = self._all_down_timeout_s - down_for
+        if remaining <= 0:
+            raise ServerUnreachable(
+                "no replica of the endpoint answers ("
+                + ", ".join(r.url for r in self.replicas)
+                + "); finished answers are saved, rerun the same command to resume"
+            )
+        try:
+            async with asyncio.timeout(remaining):
+                await self._changed.wait()
+        except TimeoutError:
+            pass
 
     async def release(
         self,
@@ -108,15 +123,19 @@ class ReplicaPool:
         rate_limited: bool = False,
         connect_failed: bool = False,
         failed: bool = False,
+        sent_at: float | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
+        """Return a slot with what became of its attempt (``sent_at``: monotonic time it was sent)."""
         async with self._changed:
             replica.in_flight -= 1
             if rate_limited:
-                replica.limit.on_rate_limited()
+                replica.limit.on_rate_limited(sent_at, retry_after_s)
             if connect_failed:
                 replica.errors += 1
                 replica.consecutive_failures += 1
-                if replica.consecutive_failures >= self._down_after and replica.healthy:
+                window = max(self._down_after, replica.limit.limit)
+                if replica.consecutive_failures >= window and replica.healthy:
                     self._mark_down(replica)
             elif failed:
                 replica.errors += 1
