@@ -36,6 +36,7 @@ RESPONSE_SCHEMA = {
     "completion_tokens": pl.Int64,
     "latency_s": pl.Float64,
     "attempts": pl.Int64,
+    "retryable": pl.Boolean,
 }
 
 
@@ -58,7 +59,8 @@ class RunOptions:
 @dataclass
 class RunSummary:
     results: dict[str, Any]
-    errors: list[tuple[str, str, str]] = field(default_factory=list)  # task, sample id, error
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # task, sample id, error (unscored)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)  # refused for good (scored empty by default)
     n_missing: int = 0
     stopped_reason: str | None = None
 
@@ -276,12 +278,21 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
             rows = [
                 {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
                  "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                 "latency_s": r["latency_s"], "attempts": r["attempts"]}
+                 "latency_s": r["latency_s"], "attempts": r["attempts"], "retryable": bool(r["retryable"])}
                 for r in store.rows(samples["key"].unique().to_list())
             ]
             responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)
-            frames[task_id] = samples.join(responses, on="key", how="left", maintain_order="left")
+            joined = samples.join(responses, on="key", how="left", maintain_order="left")
+            frames[task_id] = _mark_rejected(joined)
     return frames
+
+
+def _mark_rejected(frame: pl.DataFrame) -> pl.DataFrame:
+    """The ``rejected`` column scoring reads: the error of a sample refused for good (not retryable)."""
+    from .scoring.rejected import REJECTED
+
+    refused = pl.col("error").is_not_null() & ~pl.col("retryable")
+    return frame.with_columns(pl.when(refused).then(pl.col("error")).alias(REJECTED)).drop("retryable")
 
 
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
@@ -291,7 +302,8 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     manifest = read_manifest(run_dir)
     frames = _joined_frames(run_dir, manifest["tasks"])
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
-    scored, results = score_run(answered, scoring_options or ScoringOptions())
+    scoring_options = scoring_options or ScoringOptions()
+    scored, results = score_run(answered, scoring_options)
     n_missing = 0
     for task_id, frame in frames.items():
         missing = frame.height - answered[task_id].height
@@ -300,9 +312,17 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     write_scored(scored, run_dir / "predictions")
     results = {"endpoint": manifest["endpoint"], "model": manifest["model"], **results}
     write_results(results, run_dir / "results.json")
-    errors = [
-        (task_id, sid, err)
+    manifest["n_rejected"] = {t: r["n_rejected"] for t, r in results["tasks"].items()}
+    manifest["rejected_samples"] = "excluded" if scoring_options.exclude_rejected else "scored as empty answers"
+    write_manifest(run_dir, manifest)
+    return RunSummary(results=results, errors=_listed(scored, pl.col("error")), n_missing=n_missing,
+                      rejected=_listed(scored, pl.col("rejected")))
+
+
+def _listed(frames: dict[str, pl.DataFrame], message: pl.Expr) -> list[tuple[str, str, str]]:
+    """(task, sample id, message) of every row where ``message`` is set."""
+    return [
+        (task_id, sid, text)
         for task_id, frame in frames.items()
-        for sid, err in frame.filter(pl.col("error").is_not_null()).select("sample_id", "error").iter_rows()
+        for sid, text in frame.filter(message.is_not_null()).select("sample_id", message).iter_rows()
     ]
-    return RunSummary(results=results, errors=errors, n_missing=n_missing)

@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 """
 
-COLUMNS = ("key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "replica")
+COLUMNS = (
+    "key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "retryable",
+    "replica",
+)
 
 
 def utc_now() -> str:

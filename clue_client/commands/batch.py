@@ -17,7 +17,7 @@ from rich.console import Console
 from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
-from .common import add_scoring_flags, print_results, scoring_options
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options
 from .run import _endpoint
 
 console = Console(stderr=True, highlight=False)
@@ -74,6 +74,7 @@ def import_command(args: argparse.Namespace) -> int:
     report = import_batch(args.run, args.output, scoring_options(args))
     assert report.summary is not None
     print_results(report.summary.results)
+    print_rejected(report.summary.rejected, args.exclude_rejected, console)
     _print_import(report)
     summary = report.summary
     return 3 if summary.errors or summary.n_missing else 0

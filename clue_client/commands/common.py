@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["add_scoring_flags", "scoring_options", "print_results"]
+__all__ = ["add_scoring_flags", "scoring_options", "print_results", "print_rejected"]
 
 stdout = Console(highlight=False)
 
@@ -24,6 +24,9 @@ def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
     group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
     group.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
+    group.add_argument("--exclude-rejected", action="store_true",
+                       help="leave samples the server refused for good (context overflow) out of the scores "
+                            "(tasks marked partial) instead of scoring them as empty answers, as CLUE does")
 
 
 def scoring_options(args: argparse.Namespace) -> Any:
@@ -38,6 +41,7 @@ def scoring_options(args: argparse.Namespace) -> Any:
         umls_model=args.umls_model,
         umls_linker=args.umls_linker,
         bootstrap=args.bootstrap,
+        exclude_rejected=args.exclude_rejected,
     )
 
 
@@ -52,12 +56,23 @@ def _ci(ci: list[float | None] | None) -> str:
 def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
     table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}")
-    for column in ("task", "score %", "95% CI", "n", "errors", "partial"):
+    for column in ("task", "score %", "95% CI", "n", "errors", "rejected", "partial"):
         table.add_column(column, justify="left" if column in ("task", "partial") else "right")
     for task_id, task in results.get("tasks", {}).items():
         table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
-                      str(task.get("n_errors", 0)), ", ".join(task.get("partial") or []))
+                      str(task.get("n_errors", 0)), str(task.get("n_rejected", 0)), ", ".join(task.get("partial") or []))
     for level in ("level1", "level2"):
         ci = (results.get("levels_ci95") or {}).get(level)
-        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "")
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "", "")
     stdout.print(table)
+
+
+def print_rejected(rejected: list[tuple[str, str, str]], excluded: bool, console: Console) -> None:
+    """One line on the samples the server refused for good and how they entered the scores, plus examples."""
+    if not rejected:
+        return
+    how = ("left out of the scores (--exclude-rejected)" if excluded
+           else "scored as empty answers, as CLUE does (--exclude-rejected leaves them out)")
+    console.print(f"{len(rejected)} sample(s) refused by the server for good (e.g. context overflow): {how}")
+    for task, sample_id, error in rejected[:3]:
+        console.print(f"  {task} {sample_id}: {error}", markup=False)

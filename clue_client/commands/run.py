@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..config import Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from .common import add_scoring_flags, print_results, scoring_options
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
@@ -130,7 +130,7 @@ def run_command(args: argparse.Namespace) -> int:
             scoring=scoring_options(args),
         )
         summary = _run_with_progress(options)
-    return _report(summary, out, floors)
+    return _report(summary, out, floors, args.exclude_rejected)
 
 
 def _run_with_progress(options: RunOptions) -> RunSummary:
@@ -173,8 +173,9 @@ def _run_with_progress(options: RunOptions) -> RunSummary:
         return asyncio.run(main())
 
 
-def _report(summary: RunSummary, out: Path, floors: dict[str, float]) -> int:
+def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_rejected: bool) -> int:
     print_results(summary.results)
+    print_rejected(summary.rejected, exclude_rejected, console)
     console.print(f"run folder: {out}")
     if summary.stopped_reason:
         console.print(f"stopped early: {summary.stopped_reason}; rerun the same command to continue")

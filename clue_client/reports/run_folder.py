@@ -44,7 +44,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
     {
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
-        "latency_s", "attempts",
+        "latency_s", "attempts", "rejected",
     }
 )
 
@@ -77,6 +77,7 @@ class TaskResult:
     partial: tuple[str, ...]
     missing: Mapping[str, str] = field(default_factory=dict)  # metric -> why it is missing
     n_missing: int = 0  # samples not answered yet (an unfinished run)
+    n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         partial=tuple(str(m) for m in entry.get("partial") or ()),
         missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
         n_missing=int(entry.get("n_missing") or 0),
+        n_rejected=int(entry.get("n_rejected") or 0),
     )
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..scoring.rejected import PARTIAL_MARK
 from .compare import Comparison
 from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, run_labels, run_usage
 
@@ -99,9 +100,15 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
             if result is None:
                 notes.append(f"{label}: {task} was not run")
                 continue
-            if result.partial:
-                reasons = sorted({result.missing[m] for m in result.partial if m in result.missing})
-                notes.append(f"{label}: {task} is missing metric(s) {', '.join(result.partial)}"
+            excluded = PARTIAL_MARK in result.partial
+            metrics = [m for m in result.partial if m != PARTIAL_MARK]
+            if result.n_rejected:
+                how = "left out of its score (--exclude-rejected)" if excluded else "scored as empty answers"
+                notes.append(f"{label}: {task} had {result.n_rejected} sample(s) the server refused "
+                             f"(e.g. context overflow); {how}")
+            if metrics:
+                reasons = sorted({result.missing[m] for m in metrics if m in result.missing})
+                notes.append(f"{label}: {task} is missing metric(s) {', '.join(metrics)}"
                              + (f" – {'; '.join(reasons)}" if reasons else "") + "; its score uses the others"
                              + ("" if result.score is not None else " (none left)"))
             if result.n_errors:
