@@ -85,7 +85,9 @@ async def prompt_lengths(base_url: str, model: str, data_dir: Path, extra: dict)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks("longhealth"), data_dir=data_dir,
                          out=data_dir / "run", **extra)
     async with httpx.AsyncClient(timeout=120) as client:
-        frame = (await _build_samples(client, endpoint, model, options))["longhealth"]
+        frames, notes = await _build_samples(client, endpoint, model, options)
+        frame = frames["longhealth"]
+        print(f"budget: {notes['longhealth_budget']}")
         root = base_url.removesuffix("/v1")
         lengths: dict[int, list[int]] = {1: [], 2: [], 3: []}
         for lh_task, messages in zip(frame["lh_task"], frame["messages"]):
@@ -99,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--context", type=int, default=32768)
     parser.add_argument("--server", choices=("local", "fake"), default="local")
-    parser.add_argument("--budget", help="passed as RunOptions.longhealth_budget (N or 'max'), where supported")
+    parser.add_argument("--budget", help="as clue run --longhealth-budget: N prompt tokens or 'max'")
     args = parser.parse_args()
     extra = {"longhealth_budget": args.budget} if args.budget else {}
     with tempfile.TemporaryDirectory() as tmp, served(args.server, args.context) as (url, model):

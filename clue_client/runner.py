@@ -8,7 +8,7 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -54,6 +54,7 @@ class RunOptions:
     seed: int = 1
     scoring: Any = None  # clue_client.scoring.ScoringOptions
     backoff: Backoff = Backoff()
+    longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
 
 
 @dataclass
@@ -121,26 +122,31 @@ def _require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
             raise DataError(f"{path}: data file for task '{task.id}' not found (see `clue data status` / `clue data fetch`)")
 
 
-async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str, options: RunOptions) -> dict[str, pl.DataFrame]:
+async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str,
+                         options: RunOptions) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """Every task's hand-over frame, and what the manifest must say about how they were built."""
     from .serving import introspect
     from .tasks import BuildContext
+    from .tasks.longhealth import budget
 
     needs_tokens = any(t.id == "longhealth" for t in options.tasks)
-    tokenizer, context_length = None, endpoint.context_length
+    tokenizer, context_length, notes = None, endpoint.context_length, {}
     if needs_tokens:
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         if context_length is None:
             context_length = await introspect.context_length(client, endpoint.base_url, kind)
         tokenizer = introspect.make_tokenizer(client, endpoint.base_url, kind, model)
+        chosen = await budget(tokenizer, context_length, options.longhealth_budget)
+        notes["longhealth_budget"] = {**asdict(chosen), "tokens": introspect.describe_tokens(tokenizer, kind)}
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
-                       seed=options.seed, limit=options.limit)
+                       seed=options.seed, limit=options.limit, longhealth_budget=options.longhealth_budget)
     frames = {}
     for task in options.tasks:
         frame = await task.build(options.data_dir, ctx)
         if options.limit is not None and task.id != "longhealth":
             frame = frame.head(options.limit)
         frames[task.id] = frame
-    return frames
+    return frames, notes
 
 
 def _requests_for(frame: pl.DataFrame, identity: str, sampling: dict[str, Any]) -> tuple[pl.DataFrame, list[Request]]:
@@ -217,14 +223,14 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
                 raise UserError("building prompts without the server needs --model and no longhealth task")
         else:
             model, server_models = await resolve_model(client, endpoint, options.model)
-        frames = await _build_samples(client, endpoint, model, options)
-    return write_prepared(options, endpoint, model, server_models, frames)
+        frames, notes = await _build_samples(client, endpoint, model, options)
+    return write_prepared(options, endpoint, model, server_models, frames, notes)
 
 
 def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
-                   frames: dict[str, pl.DataFrame]) -> PreparedRun:
+                   frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
     identity = endpoint.identity(model)
-    manifest = _manifest(options, endpoint, model, server_models)
+    manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
     if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history
         earlier = read_manifest(options.out)
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_")})

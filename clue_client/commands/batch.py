@@ -18,7 +18,7 @@ from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import _endpoint
+from .run import LONGHEALTH_BUDGET_HELP, _endpoint
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    ex.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     ex.set_defaults(func=export_command)
 
     im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")
@@ -55,7 +56,8 @@ def export_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     endpoint = _endpoint(args)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
-                         model=args.model, limit=args.limit, fold_system=args.fold_system)
+                         model=args.model, limit=args.limit, fold_system=args.fold_system,
+                         longhealth_budget=args.longhealth_budget)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

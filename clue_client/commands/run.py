@@ -27,6 +27,8 @@ console = Console(stderr=True, highlight=False)
 
 DEFAULT_ENDPOINT = "local"
 DEFAULT_SAMPLE_DIR = Path("data/samples")
+LONGHEALTH_BUDGET_HELP = ("LongHealth prompt tokens, system prompt included (default: CLUE's 8k setting, 8140, "
+                          "shrunk to a smaller served context); 'max': the served context")
 PLUMBING_NOTE = (
     "note: the embedded model is Gemma 3 270M, a tiny base model: this run checks the plumbing end to end; "
     "its scores sit near the floor and say nothing about clinical ability."
@@ -49,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
+    p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
@@ -118,6 +121,10 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    if args.longhealth_budget is not None:
+        from ..tasks.longhealth import budget_setting
+
+        budget_setting(args.longhealth_budget)  # a typo fails before any server starts
     if args.max_cost is not None and endpoint.prices() is None:
         raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
@@ -127,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=args.limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
-            scoring=scoring_options(args),
+            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
         )
         summary = _run_with_progress(options)
     return _report(summary, out, floors, args.exclude_rejected)

@@ -116,6 +116,7 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
                              f"{result.n + result.n_errors}; they are not scored")
             if result.n_missing:
                 notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
+        notes.extend(_budget_notes(label, run))
         for level, members in LEVEL_TASKS.items():
             if getattr(run.results, level) is None:
                 absent = [t for t in members if t not in run.results.tasks]
@@ -125,6 +126,18 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
                 notes.append(f"{label}: {LEVEL_NAMES[level]} uses partial task score(s): "
                              + ", ".join(run.results.levels_partial[level]))
     return notes
+
+
+def _budget_notes(label: str, run: Run) -> list[str]:
+    """LongHealth's document budget, when it is not CLUE's 8k setting counted by the model's tokenizer."""
+    budget = run.manifest.raw.get("longhealth_budget")
+    if "longhealth" not in run.results.tasks or not isinstance(budget, dict):
+        return []
+    tokens = str(budget.get("tokens", ""))
+    reason = str(budget.get("reason", ""))
+    if budget.get("setting") == "clue" and "shrunk" not in reason and not tokens.startswith("estimated"):
+        return []
+    return [f"{label}: longhealth prompts had {budget.get('user_tokens')} user-prompt tokens: {reason}; tokens {tokens}"]
 
 
 def print_report(runs: Sequence[Run], console: Console) -> None:
