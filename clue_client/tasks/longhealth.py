@@ -191,8 +191,8 @@ def _options(question: Mapping[str, Any], with_f: bool) -> str:
 
 
 def _expected(question: Mapping[str, Any]) -> str:
-    """The first option whose text contains ``correct`` (the loader guarantees there is one)."""
-    return next(name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name])
+    """The first option whose text contains ``correct``; "" when none does (no answer can match: wrong)."""
+    return next((name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name]), "")
 
 
 async def _question_rows(
