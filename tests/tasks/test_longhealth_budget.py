@@ -100,6 +100,10 @@ def test_the_manifest_records_the_budget_and_a_typo_is_one_line(tmp_path: Path) 
     assert recorded["setting"] == "3000" and recorded["context_length"] == 32768
     assert recorded["user_tokens"] == 3000 - recorded["system_tokens"]
     assert recorded["tokens"] == "counted by the server's own tokenizer (llamacpp /tokenize)"  # it answers /props
+    report = run_clue("report", str(out))
+    assert report.returncode == 0, report.stderr
+    assert (f"longhealth prompts had {recorded['user_tokens']} user-prompt tokens: --longhealth-budget 3000 minus "
+            "the system prompt's") in report.stdout
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == ["clue: error: --longhealth-budget: 'lots' is not a positive number of "
                                                "tokens or 'max'"]
