@@ -23,14 +23,16 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..reports.published_table import select_published
     from ..reports.terminal import print_report
 
+    published = select_published(args.published)
     runs = [load_run(path) for path in args.runs]
-    print_report(runs, Console())
+    print_report(runs, Console(), published)
     if args.html:
         from ..reports.html import render_html
 
-        _write_text(args.html, render_html(runs))
+        _write_text(args.html, render_html(runs, published))
         Console(stderr=True).print(f"HTML report written to {args.html}", markup=False, highlight=False)
     return 0
 
@@ -56,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser("report", help="tables of task scores, levels, tokens and cost; HTML report")
     report.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders written by clue run")
     report.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    report.add_argument("--published", default="all", metavar="NAME,...|none",
+                        help="CLUE's published models to rank the runs among (default: all 25; none: leave them out)")
     report.set_defaults(func=run_report)
 
     compare = subparsers.add_parser("compare", help="paired comparison of two runs with CIs and Holm-corrected p")

@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .compare import Comparison
+from .leaderboard import CAVEAT, leaderboard, rank_statement
+from .published_table import Published, published_table
 from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, run_labels, run_usage
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "fmt_cost",
     "report_tasks",
     "score_table",
+    "leaderboard_table",
+    "placement_lines",
     "usage_table",
     "run_notes",
     "comparison_table",
@@ -55,11 +59,16 @@ def report_tasks(runs: Sequence[Run]) -> list[str]:
     return [t for t in TASK_IDS if t in present] + sorted(present - set(TASK_IDS))
 
 
-def _task_cell(result: TaskResult | None) -> str:
-    """Score and CI; ``*`` marks missing metrics and ``!`` errored samples (explained in the notes)."""
+def _one_decimal(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}"
+
+
+def _task_cell(result: TaskResult | None, ci: bool = True) -> str:
+    """Score and CI (or the score to one decimal); ``*`` marks missing metrics and ``!`` errored samples."""
     if result is None:
         return "—"
-    return _short(result.score, result.ci95) + ("*" if result.partial else "") + ("!" if result.n_errors else "")
+    return ((_short(result.score, result.ci95) if ci else _one_decimal(result.score))
+            + ("*" if result.partial else "") + ("!" if result.n_errors else ""))
 
 
 def score_table(runs: Sequence[Run]) -> Table:
@@ -75,6 +84,37 @@ def score_table(runs: Sequence[Run]) -> Table:
         cells = [_short(getattr(run.results, level), run.results.levels_ci95.get(level)) for run in runs]
         table.add_row(LEVEL_NAMES[level], *cells, style="bold")
     return table
+
+
+#: Short task headers for the wide leaderboard.
+SHORT_TASKS = {"mednli": "NLI", "meqsum": "MeQS", "problem_summary": "PS", "longhealth": "LH", "medisumqa": "QA",
+               "medisumcode": "Code"}
+
+
+def leaderboard_table(runs: Sequence[Run], published: Sequence[Published]) -> Table:
+    """Runs ranked among the published models by Level 1 (published rows dim), unranked runs last.
+
+    Scores without CIs so that it fits a terminal; the score table above has them."""
+    table = Table(title="Among CLUE's published models (%, ranked by Level 1)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=0, show_edge=False, caption="src: CLUE = published 2024, run = yours; #: – = not ranked "
+                  "(reason below); * metrics missing, ! errored samples")
+    table.add_column("#", justify="right", min_width=2, no_wrap=True)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", min_width=12, max_width=32)
+    table.add_column("src", min_width=4, no_wrap=True)
+    for name in ("L1", "L2", *(SHORT_TASKS[t] for t in TASK_IDS)):
+        table.add_column(name, justify="right", no_wrap=True, min_width=4)
+    for row in leaderboard(runs, published):
+        cells = [_one_decimal(getattr(row.results, lvl)) for lvl in LEVEL_TASKS]
+        cells += [_task_cell(row.results.tasks.get(t), ci=False) for t in TASK_IDS]
+        table.add_row("–" if row.rank is None else str(row.rank), escape(row.label),
+                      "CLUE" if row.published else "run", *cells, style="dim" if row.published else "bold")
+    return table
+
+
+def placement_lines(runs: Sequence[Run], published: Sequence[Published]) -> list[str]:
+    """Each run's place among the published models, then the caveat and the table's attribution."""
+    lines = [f"{label}: {rank_statement(run.results, published)}" for label, run in zip(run_labels(list(runs)), runs)]
+    return [*lines, CAVEAT, published_table().credit]
 
 
 def usage_table(runs: Sequence[Run]) -> Table:
@@ -120,8 +160,11 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
     return notes
 
 
-def print_report(runs: Sequence[Run], console: Console) -> None:
+def print_report(runs: Sequence[Run], console: Console, published: Sequence[Published] = ()) -> None:
     console.print(score_table(runs))
+    if published:
+        console.print(leaderboard_table(runs, published))
+        console.print("\n".join(placement_lines(runs, published)), markup=False, highlight=False)
     console.print(usage_table(runs))
     notes = run_notes(runs)
     if notes:
