@@ -175,21 +175,25 @@ def _fmt_p(p: float | None) -> str:
     return "–" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
 
-TEST_NAMES = {"mcnemar_exact": "McNemar", "permutation_paired": "perm", "permutation_paired_by_group": "perm/group"}
+TEST_NAMES = {"mcnemar_exact": "McNemar", "permutation_paired": "perm", "permutation_paired_by_group": "perm/group",
+              "permutation_paired_level": "perm/level"}
 
 
 def comparison_table(comparison: Comparison, alpha: float = 0.05) -> Table:
     """One row per task: paired n, A, B, B−A with CI, p, Holm p, test; significant rows coloured."""
     table = Table(title=escape(f"B − A on paired samples\nA = {comparison.a}\nB = {comparison.b}"),
                   box=box.SIMPLE_HEAD, pad_edge=False, caption="green/red: B significantly better/worse (Holm p < "
-                  f"{alpha:g}); perm = paired permutation test")
+                  f"{alpha:g}); perm = paired permutation test; a level's replicates are the means of its tasks'")
     for name in ("task", "n", "A", "B", "B − A", "95% CI", "p", "p Holm", "test"):
         table.add_column(name, justify="left" if name in ("task", "test") else "right", no_wrap=name == "task",
                          overflow="fold")
-    for task, c in comparison.tasks.items():
-        style = None
+    levels = {LEVEL_NAMES[lv]: c for lv, c in comparison.levels.items() if c is not None}
+    for i, (task, c) in enumerate([*comparison.tasks.items(), *levels.items()]):
+        if i == len(comparison.tasks) and levels:
+            table.add_section()
+        style = "bold" if task in levels else None
         if c.delta is not None and c.p_holm is not None and c.p_holm < alpha:
-            style = "green" if c.delta > 0 else "red"
+            style = ("bold " if task in levels else "") + ("green" if c.delta > 0 else "red")
         ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else "–"
         table.add_row(task, str(c.n_paired), fmt_score(c.score_a), fmt_score(c.score_b),
                       "n/a" if c.delta is None else f"{c.delta:+.2f}", ci, _fmt_p(c.p_value), _fmt_p(c.p_holm),
