@@ -36,6 +36,7 @@ RESPONSE_SCHEMA = {
     "completion_tokens": pl.Int64,
     "latency_s": pl.Float64,
     "attempts": pl.Int64,
+    "replica": pl.Utf8,
 }
 
 
@@ -276,7 +277,7 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
             rows = [
                 {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
                  "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                 "latency_s": r["latency_s"], "attempts": r["attempts"]}
+                 "latency_s": r["latency_s"], "attempts": r["attempts"], "replica": r["replica"]}
                 for r in store.rows(samples["key"].unique().to_list())
             ]
             responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)

@@ -22,7 +22,8 @@ from .. import __version__
 from .leaderboard import CAVEAT, PROTOCOL_DOC, leaderboard, rank_statement
 from .published_table import Published, published_table
 from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
-from .run_folder import LEVEL_TASKS, TASK_IDS, Run, metric_columns, run_labels, run_usage, score_columns
+from .run_folder import (LEVEL_TASKS, TASK_IDS, Run, metric_columns, replica_usage, run_labels, run_usage,
+                         score_columns)
 
 __all__ = ["render_html", "level_scatter_svg", "task_bars_svg", "sample_data", "shorten"]
 
@@ -191,8 +192,20 @@ def _usage(runs: Sequence[Run]) -> str:
         price = "–" if prices is None else f"${prices['input_per_million']:g} / ${prices['output_per_million']:g}"
         rows.append([_e(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
                      *lat, _e(price), _e(fmt_cost(u.cost))])
-    return _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "latency p50 s",
-                   "p90 s", "p99 s", "price in/out per 1M", "cost"], rows)
+    table = _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "latency p50 s",
+                    "p90 s", "p99 s", "price in/out per 1M", "cost"], rows)
+    return table + _replicas(runs)
+
+
+def _replicas(runs: Sequence[Run]) -> str:
+    """Per base URL figures where a run used several replicas (requests include retries)."""
+    rows = [[_e(label), f"<code>{_e(r.url)}</code>", str(r.requests), str(r.errors),
+             *("–" if v is None else f"{v:.3f}" for v in (r.latency_p50, r.latency_p90))]
+            for label, run in zip(run_labels(list(runs)), runs) for r in replica_usage(run)]
+    if not rows:
+        return ""
+    return '<h3 id="replicas">Replicas</h3>' + _table(
+        ["run", "base URL", "requests", "errors", "latency p50 s", "p90 s"], rows, "replicas")
 
 
 def _runs_info(runs: Sequence[Run]) -> str:

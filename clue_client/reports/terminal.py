@@ -16,7 +16,7 @@ from rich.table import Table
 from .compare import Comparison
 from .leaderboard import CAVEAT, leaderboard, rank_statement
 from .published_table import Published, published_table
-from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, run_labels, run_usage
+from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, replica_usage, run_labels, run_usage
 
 __all__ = [
     "fmt_score",
@@ -26,6 +26,7 @@ __all__ = [
     "leaderboard_table",
     "placement_lines",
     "usage_table",
+    "replica_table",
     "run_notes",
     "comparison_table",
     "print_report",
@@ -124,9 +125,27 @@ def usage_table(runs: Sequence[Run]) -> Table:
         table.add_column(name, justify="left" if name == "run" else "right")
     for label, run in zip(run_labels(list(runs)), runs):
         u = run_usage(run)
-        lat = ["–" if v is None else f"{v:.2f}" for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
+        lat = [_seconds(v) for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
         table.add_row(escape(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
                       *lat, fmt_cost(u.cost))
+    return table
+
+
+def _seconds(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def replica_table(runs: Sequence[Run]) -> Table | None:
+    """Requests, errors and latency per base URL, for runs that used several replicas; None if none did."""
+    rows = [(label, r) for label, run in zip(run_labels(list(runs)), runs) for r in replica_usage(run)]
+    if not rows:
+        return None
+    table = Table(title="Replicas")
+    for name in ("run", "base URL", "requests", "errors", "p50 s", "p90 s"):
+        table.add_column(name, justify="left" if name in ("run", "base URL") else "right")
+    for label, r in rows:
+        table.add_row(escape(label), escape(r.url), str(r.requests), str(r.errors), _seconds(r.latency_p50),
+                      _seconds(r.latency_p90))
     return table
 
 
@@ -166,6 +185,9 @@ def print_report(runs: Sequence[Run], console: Console, published: Sequence[Publ
         console.print(leaderboard_table(runs, published))
         console.print("\n".join(placement_lines(runs, published)), markup=False, highlight=False)
     console.print(usage_table(runs))
+    replicas = replica_table(runs)
+    if replicas is not None:
+        console.print(replicas)
     notes = run_notes(runs)
     if notes:
         console.print("* " + "\n* ".join(notes), markup=False, highlight=False)
