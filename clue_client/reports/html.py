@@ -292,6 +292,8 @@ def render_html(runs: Sequence[Run], published: Sequence[Published] = ()) -> str
         leaderboard=_leaderboard(runs, published), placement=_placement(runs, published),
         ranking=_RANKED_PUBLISHED if published else _RANKED_RUNS, fig_caveat=_caveat() if published else "",
         scatter=level_scatter_svg(runs, published), bars=task_bars_svg(runs, published),
+        bars_note=(f"; grey band: the range of the {len(published)} published models' task scores, one tick each"
+                   if published else ""),
         task_tables=_task_tables(runs), usage=_usage(runs), notes=notes_html, data=_json_script(sample_data(runs)),
         style=_STYLE, script=_SCRIPT,
     )
@@ -310,7 +312,8 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #dde3ee;padding-bottom:.2rem;m
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #d4dae6;padding:.25rem .5rem;text-align:right;vertical-align:top}
 th{background:#eef2f8}td:first-child,th:first-child{text-align:left}
-table.leaderboard td:nth-child(2){text-align:left;font-weight:600}table.left td,table.left th{text-align:left}
+table.leaderboard td:nth-child(2){font-weight:600;white-space:nowrap}
+table.leaderboard :is(td,th):is(:nth-child(2),:nth-child(3)){text-align:left}table.left td,table.left th{text-align:left}
 .figs{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.figs figure{margin:0}
 .figs svg{max-width:100%;height:auto}figcaption{color:#5a6478;font-size:.85rem}
 .bad{color:#b3261e;font-weight:600}.caveat{font-size:.85rem;color:#5a4a00;background:#fff8db;padding:.3rem .5rem}
@@ -395,7 +398,7 @@ _PAGE = """<!DOCTYPE html>
 <div class="figs">
 <figure id="fig-levels">{scatter}<figcaption>Level 1 (MedNLI, MeQSum, Problem Summary) against Level 2
 (LongHealth, MeDiSumQA, MeDiSumCode), with 95% CIs.</figcaption></figure>
-<figure id="fig-tasks">{bars}<figcaption>Task scores per run.</figcaption></figure>
+<figure id="fig-tasks">{bars}<figcaption>Task scores per run{bars_note}.</figcaption></figure>
 </div>
 {fig_caveat}
 <h2 id="notes">Errors and missing metrics</h2>
