@@ -9,12 +9,12 @@ runs are ordered as before: more levels first, then the mean of their levels (or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Sequence
 
 from .published_table import Published
 from .run_folder import LEVEL_TASKS, Results, Run, run_labels
 
-__all__ = ["CAVEAT", "PROTOCOL_DOC", "Entry", "Row", "leaderboard", "unranked_reason", "rank_statement", "ordinal"]
+__all__ = ["CAVEAT", "PROTOCOL_DOC", "Row", "leaderboard", "unranked_reason", "rank_statement", "ordinal"]
 
 PROTOCOL_DOC = "docs/protocol.md"
 #: One line under every comparison with published numbers: why a small gap is not a finding.
@@ -25,16 +25,6 @@ CAVEAT = (
     f"see {PROTOCOL_DOC}. A gap of a few points is not a finding; a run on other samples (--limit, the bundled "
     "fictional ones) is not comparable at all."
 )
-
-
-class Entry(Protocol):
-    """A run or a published model: a name and its results."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def results(self) -> Results: ...
 
 
 @dataclass(frozen=True, slots=True)
