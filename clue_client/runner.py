@@ -37,6 +37,7 @@ RESPONSE_SCHEMA = {
     "latency_s": pl.Float64,
     "attempts": pl.Int64,
     "retryable": pl.Boolean,
+    "replica": pl.Utf8,
 }
 
 
@@ -284,7 +285,8 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
             rows = [
                 {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
                  "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                 "latency_s": r["latency_s"], "attempts": r["attempts"], "retryable": bool(r["retryable"])}
+                 "latency_s": r["latency_s"], "attempts": r["attempts"], "retryable": bool(r["retryable"]),
+                 "replica": r["replica"]}
                 for r in store.rows(samples["key"].unique().to_list())
             ]
             responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)

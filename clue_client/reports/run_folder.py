@@ -30,6 +30,8 @@ __all__ = [
     "metric_columns",
     "score_columns",
     "run_usage",
+    "ReplicaUsage",
+    "replica_usage",
 ]
 
 #: CLUE's task ids in display order.
@@ -44,7 +46,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
     {
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
-        "latency_s", "attempts", "rejected",
+        "latency_s", "attempts", "rejected", "replica",
     }
 )
 
@@ -118,6 +120,18 @@ class Usage:
     latency_p90: float | None
     latency_p99: float | None
     cost: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaUsage:
+    """One base URL of a run: requests sent and errors (from the manifest, retries included) and the latency
+    percentiles of the answers it gave (from predictions' ``replica`` column; None for older runs)."""
+
+    url: str
+    requests: int
+    errors: int
+    latency_p50: float | None
+    latency_p90: float | None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -295,3 +309,20 @@ def run_usage(run: Run) -> Usage:
         latency_p99=_percentile(latency, 0.99),
         cost=cost,
     )
+
+
+def replica_usage(run: Run) -> list[ReplicaUsage]:
+    """Per base URL figures of a run that used several replicas; empty for a single one."""
+    counts = run.manifest.raw.get("replicas") or {}
+    if not isinstance(counts, dict) or len(counts) < 2:
+        return []
+    frames = [f.select("replica", pl.col("latency_s").cast(pl.Float64)) for f in run.predictions.values()
+              if "replica" in f.columns and "latency_s" in f.columns]
+    rows = pl.concat(frames) if frames else pl.DataFrame(schema={"replica": pl.Utf8, "latency_s": pl.Float64})
+    out = []
+    for url, entry in counts.items():
+        entry = entry if isinstance(entry, dict) else {}
+        latency = rows.filter(pl.col("replica") == url)["latency_s"].drop_nulls()
+        out.append(ReplicaUsage(str(url), int(entry.get("requests") or 0), int(entry.get("errors") or 0),
+                                _percentile(latency, 0.5), _percentile(latency, 0.9)))
+    return out
