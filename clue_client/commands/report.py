@@ -52,26 +52,26 @@ def run_compare(args: argparse.Namespace) -> int:
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
-    if args.fail_on_regression is not None:
-        worse = comparison.regressions(args.alpha, _gated(args.fail_on_regression, comparison))
+    if args.fail_on_regression or args.fail_on_regression_in is not None:
+        worse = comparison.regressions(args.alpha, _gated(args.fail_on_regression_in or "all", comparison))
         if worse:
             raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
     return 0
 
 
 def _gated(given: str, comparison: "Comparison") -> list[str] | None:
-    """``--fail-on-regression [all|TASK,level1,...]``: what the gate looks at (None: every task and level)."""
+    """``--fail-on-regression-in all|TASK,level1,...``: what the gate looks at (None: every task and level)."""
     names = [n.strip() for n in given.split(",") if n.strip()]
     if names == ["all"]:
         return None
     known = [*comparison.tasks, *comparison.levels]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"--fail-on-regression: {', '.join(unknown)} not compared here; choose from all, "
+        raise UserError(f"--fail-on-regression-in: {', '.join(unknown)} not compared here; choose from all, "
                         + ", ".join(known))
     missing = [n for n in names if n in comparison.levels and comparison.levels[n] is None]
     if missing:
-        raise UserError(f"--fail-on-regression: {', '.join(missing)} cannot be compared (a task of it is missing "
+        raise UserError(f"--fail-on-regression-in: {', '.join(missing)} cannot be compared (a task of it is missing "
                         "from one of the runs)")
     return names
 
@@ -88,9 +88,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="baseline run folder")
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="new run folder (differences are B - A)")
     compare.add_argument("--json", type=Path, metavar="FILE", help="write the comparison as JSON")
-    compare.add_argument("--fail-on-regression", nargs="?", const="all", default=None, metavar="all|TASK,LEVEL",
-                         help="exit 4 if B is significantly worse than A (Holm-corrected) on any task or level, or "
-                              "on those named (e.g. level1 or level1,mednli); put it after the run folders")
+    compare.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 4 if B is significantly worse than A (Holm-corrected) on any task or level")
+    compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
+                         help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--resamples", type=int, default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")

@@ -230,14 +230,14 @@ def test_cli_levels_in_json_and_table_and_gate_on_a_level(level_runs: tuple[Path
         assert {"delta", "ci95", "p_value", "p_holm"} <= set(entry)
     assert levels["level1"]["delta"] > 0 and levels["level2"]["delta"] == 0
     # B -> A: Level 1 regressed, Level 2 did not; the gate can look at one level or at everything
-    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression", "level2"]) == 0
-    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression", "level1"]) == 4
+    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression-in", "level2"]) == 0
+    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression-in", "level1"]) == 4
     assert capsys.readouterr().err.strip().endswith("on: level1")
     assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression"]) == 4
     assert "level1" in capsys.readouterr().err
-    assert main(["compare", str(b), str(a), "--resamples", "20", "--fail-on-regression", "level3"]) == 2
+    assert main(["compare", str(b), str(a), "--resamples", "20", "--fail-on-regression-in", "level3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--fail-on-regression: level3 not compared here" in err and "\n" not in err
+    assert "--fail-on-regression-in: level3 not compared here" in err and "\n" not in err
     assert main(["compare", str(b), str(a), "--resamples", "20", "--tasks", "mednli",
-                 "--fail-on-regression", "level1"]) == 2
+                 "--fail-on-regression-in", "level1"]) == 2
     assert "level1 cannot be compared" in capsys.readouterr().err
