@@ -8,7 +8,7 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +39,8 @@ RESPONSE_SCHEMA = {
     "attempts": pl.Int64,
     "reasoning": pl.Utf8,
     "reasoning_tokens": pl.Int64,
+    "retryable": pl.Boolean,
+    "replica": pl.Utf8,
 }
 
 
@@ -56,12 +58,14 @@ class RunOptions:
     seed: int = 1
     scoring: Any = None  # clue_client.scoring.ScoringOptions
     backoff: Backoff = Backoff()
+    longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
 
 
 @dataclass
 class RunSummary:
     results: dict[str, Any]
-    errors: list[tuple[str, str, str]] = field(default_factory=list)  # task, sample id, error
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # task, sample id, error (unscored)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)  # refused for good (scored empty by default)
     n_missing: int = 0
     stopped_reason: str | None = None
 
@@ -122,26 +126,32 @@ def _require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
             raise DataError(f"{path}: data file for task '{task.id}' not found (see `clue data status` / `clue data fetch`)")
 
 
-async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str, options: RunOptions) -> dict[str, pl.DataFrame]:
+async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str,
+                         options: RunOptions) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """Every task's hand-over frame, and what the manifest must say about how they were built."""
     from .serving import introspect
     from .tasks import BuildContext
+    from .tasks.longhealth import budget
 
     needs_tokens = any(t.id == "longhealth" for t in options.tasks)
-    tokenizer, context_length = None, endpoint.context_length
+    tokenizer, context_length, notes = None, endpoint.context_length, {}
     if needs_tokens:
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         if context_length is None:
             context_length = await introspect.context_length(client, endpoint.base_url, kind)
         tokenizer = introspect.make_tokenizer(client, endpoint.base_url, kind, model)
+        chosen = await budget(tokenizer, context_length, options.longhealth_budget)
+        notes["longhealth_budget"] = {**asdict(chosen), "tokens": introspect.describe_tokens(tokenizer, kind)}
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
-                       seed=options.seed, limit=options.limit, output_reserve=endpoint.reasoning_budget or 0)
+                       seed=options.seed, limit=options.limit, longhealth_budget=options.longhealth_budget,
+                       output_reserve=endpoint.reasoning_budget or 0)
     frames = {}
     for task in options.tasks:
         frame = await task.build(options.data_dir, ctx)
         if options.limit is not None and task.id != "longhealth":
             frame = frame.head(options.limit)
         frames[task.id] = frame
-    return frames
+    return frames, notes
 
 
 def _requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
@@ -217,14 +227,14 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
                 raise UserError("building prompts without the server needs --model and no longhealth task")
         else:
             model, server_models = await resolve_model(client, endpoint, options.model)
-        frames = await _build_samples(client, endpoint, model, options)
-    return write_prepared(options, endpoint, model, server_models, frames)
+        frames, notes = await _build_samples(client, endpoint, model, options)
+    return write_prepared(options, endpoint, model, server_models, frames, notes)
 
 
 def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
-                   frames: dict[str, pl.DataFrame]) -> PreparedRun:
+                   frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
     identity = endpoint.identity(model)
-    manifest = _manifest(options, endpoint, model, server_models)
+    manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
     if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history
         earlier = read_manifest(options.out)
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_")})
@@ -278,12 +288,13 @@ def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataF
             rows = [
                 {"key": r["key"], "prediction": r["text"], "error": r["error"], "finish_reason": r["finish_reason"],
                  "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                 "latency_s": r["latency_s"], "attempts": r["attempts"], "reasoning": r["reasoning"],
-                 "reasoning_tokens": r["reasoning_tokens"]}
+                 "latency_s": r["latency_s"], "attempts": r["attempts"], "retryable": bool(r["retryable"]),
+                 "replica": r["replica"], "reasoning": r["reasoning"], "reasoning_tokens": r["reasoning_tokens"]}
                 for r in store.rows(samples["key"].unique().to_list())
             ]
             responses = pl.DataFrame(rows, schema=RESPONSE_SCHEMA)
-            frames[task_id] = samples.join(responses, on="key", how="left", maintain_order="left")
+            joined = samples.join(responses, on="key", how="left", maintain_order="left")
+            frames[task_id] = _mark_rejected(joined)
     return frames
 
 
@@ -294,9 +305,18 @@ def decoding(manifest: dict[str, Any]) -> dict[str, Any]:
             "reasoning_effort": rules.reasoning_effort}
 
 
+def _mark_rejected(frame: pl.DataFrame) -> pl.DataFrame:
+    """The ``rejected`` column scoring reads: the error of a sample refused for good (not retryable)."""
+    from .scoring.rejected import REJECTED
+
+    refused = pl.col("error").is_not_null() & ~pl.col("retryable")
+    return frame.with_columns(pl.when(refused).then(pl.col("error")).alias(REJECTED)).drop("retryable")
+
+
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     """Score a run folder from its stored answers only (no network) and write predictions + results."""
     from .scoring import ScoringOptions, score_run, write_results, write_scored
+    from .scoring.versions import scorer_versions
 
     manifest = read_manifest(run_dir)
     scoring_options = replace(scoring_options or ScoringOptions(),
@@ -312,9 +332,18 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     write_scored(scored, run_dir / "predictions")
     results = {"endpoint": manifest["endpoint"], "model": manifest["model"], "decoding": decoding(manifest), **results}
     write_results(results, run_dir / "results.json")
-    errors = [
-        (task_id, sid, err)
+    manifest["n_rejected"] = {t: r["n_rejected"] for t, r in results["tasks"].items()}
+    manifest["rejected_samples"] = "excluded" if scoring_options.exclude_rejected else "scored as empty answers"
+    manifest["scorer"] = scorer_versions(scoring_options)
+    write_manifest(run_dir, manifest)
+    return RunSummary(results=results, errors=_listed(scored, pl.col("error")), n_missing=n_missing,
+                      rejected=_listed(scored, pl.col("rejected")))
+
+
+def _listed(frames: dict[str, pl.DataFrame], message: pl.Expr) -> list[tuple[str, str, str]]:
+    """(task, sample id, message) of every row where ``message`` is set."""
+    return [
+        (task_id, sid, text)
         for task_id, frame in frames.items()
-        for sid, err in frame.filter(pl.col("error").is_not_null()).select("sample_id", "error").iter_rows()
+        for sid, text in frame.filter(message.is_not_null()).select("sample_id", message).iter_rows()
     ]
-    return RunSummary(results=results, errors=errors, n_missing=n_missing)

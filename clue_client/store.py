@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS responses (
 #: Columns added after the first release: a store written before them gains them when opened.
 ADDED_COLUMNS = {"reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
 
-COLUMNS = ("key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error",
-           "replica", "reasoning", "reasoning_tokens")
+COLUMNS = (
+    "key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "retryable",
+    "replica", "reasoning", "reasoning_tokens",
+)
 _WRITTEN = ("key", "request", "text", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts",
             "error", "retryable", "replica", "created_at", "reasoning", "reasoning_tokens")
 

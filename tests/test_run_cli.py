@@ -139,7 +139,8 @@ def test_api_key_reaches_the_server_and_nothing_else(tmp_path: Path) -> None:
         assert secret.encode() not in path.read_bytes() and secret[:-1].encode() not in path.read_bytes(), path
 
 
-def test_sample_errors_are_counted_listed_and_exit_3(tmp_path: Path) -> None:
+def test_excluded_refusals_are_counted_listed_and_exit_3(tmp_path: Path) -> None:
+    """``--exclude-rejected``: the old behaviour, a refused sample is an unscored error (default: test_rejected)."""
     first: dict[str, str] = {}
 
     def plan(pid: str, attempt: int) -> str | None:
@@ -149,10 +150,10 @@ def test_sample_errors_are_counted_listed_and_exit_3(tmp_path: Path) -> None:
     with FakeServer(responder=label_responder, fault_for=plan) as server:
         out = tmp_path / "run"
         proc = run_clue("run", "--endpoint", server.base_url, "--tasks", "mednli", "--data-dir", str(SAMPLES),
-                        "--out", str(out), "--concurrency", "1", "--no-bertscore", "--no-umls")
+                        "--out", str(out), "--concurrency", "1", "--no-bertscore", "--no-umls", "--exclude-rejected")
     assert proc.returncode == 3, proc.stderr
     task = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
-    assert task["n_errors"] == 1 and task["n"] == len((SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_text().splitlines()) - 4
+    assert task["n_errors"] == 1 and task["n_rejected"] == 1 and task["n"] == len((SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_text().splitlines()) - 4
     assert "1 sample(s) ended in errors" in proc.stderr and "maximum context length" in proc.stderr
 
 

@@ -17,8 +17,8 @@ from rich.console import Console
 from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
-from .common import add_scoring_flags, print_results, scoring_options
-from .run import _endpoint, add_request_flags
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options
+from .run import LONGHEALTH_BUDGET_HELP, _endpoint, add_request_flags
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
     add_request_flags(ex)
+    ex.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     ex.set_defaults(func=export_command)
 
     im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")
@@ -56,7 +57,8 @@ def export_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     endpoint = _endpoint(args)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
-                         model=args.model, limit=args.limit, fold_system=args.fold_system)
+                         model=args.model, limit=args.limit, fold_system=args.fold_system,
+                         longhealth_budget=args.longhealth_budget)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0
@@ -75,6 +77,7 @@ def import_command(args: argparse.Namespace) -> int:
     report = import_batch(args.run, args.output, scoring_options(args))
     assert report.summary is not None
     print_results(report.summary.results)
+    print_rejected(report.summary.rejected, args.exclude_rejected, console)
     _print_import(report)
     summary = report.summary
     return 3 if summary.errors or summary.n_missing else 0

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["add_scoring_flags", "scoring_options", "print_results"]
+__all__ = ["add_scoring_flags", "scoring_options", "print_results", "print_rejected"]
 
 stdout = Console(highlight=False)
 
@@ -24,6 +24,9 @@ def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
     group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
     group.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
+    group.add_argument("--exclude-rejected", action="store_true",
+                       help="leave samples the server refused for good (context overflow) out of the scores "
+                            "(tasks marked partial) instead of scoring them as empty answers, as CLUE does")
 
 
 def scoring_options(args: argparse.Namespace) -> Any:
@@ -38,6 +41,7 @@ def scoring_options(args: argparse.Namespace) -> Any:
         umls_model=args.umls_model,
         umls_linker=args.umls_linker,
         bootstrap=args.bootstrap,
+        exclude_rejected=args.exclude_rejected,
     )
 
 
@@ -58,14 +62,25 @@ def print_results(results: dict[str, Any]) -> None:
                   caption=f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None)
     tasks = results.get("tasks", {})
     thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
-    columns = ("task", "score %", "95% CI", "n", "errors", *(("thinking cut off",) if thinking else ()), "partial")
+    columns = ("task", "score %", "95% CI", "n", "errors", "rejected", *(("thinking cut off",) if thinking else ()), "partial")
     for column in columns:
         table.add_column(column, justify="left" if column in ("task", "partial") else "right")
     for task_id, task in tasks.items():
         cut = (str(task.get("n_reasoning_truncated", 0)),) if thinking else ()
         table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
-                      str(task.get("n_errors", 0)), *cut, ", ".join(task.get("partial") or []))
+                      str(task.get("n_errors", 0)), str(task.get("n_rejected", 0)), *cut, ", ".join(task.get("partial") or []))
     for level in ("level1", "level2"):
         ci = (results.get("levels_ci95") or {}).get(level)
         table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), *[""] * (len(columns) - 3))
     stdout.print(table)
+
+
+def print_rejected(rejected: list[tuple[str, str, str]], excluded: bool, console: Console) -> None:
+    """One line on the samples the server refused for good and how they entered the scores, plus examples."""
+    if not rejected:
+        return
+    how = ("left out of the scores (--exclude-rejected)" if excluded
+           else "scored as empty answers, as CLUE does (--exclude-rejected leaves them out)")
+    console.print(f"{len(rejected)} sample(s) refused by the server for good (e.g. context overflow): {how}")
+    for task, sample_id, error in rejected[:3]:
+        console.print(f"  {task} {sample_id}: {error}", markup=False)

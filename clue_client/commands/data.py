@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fetcher.add_argument("--physionet-user", help="PhysioNet user name (credentialed datasets)")
     fetcher.add_argument("--force", action="store_true", help="download again even if the file is present")
     fetcher.add_argument("--mirror", help="fetch the same paths from this base URL instead (a local mirror)")
+    fetcher.add_argument("--accept-unverified", action="store_true",
+                         help="keep a download that does not match its pinned checksum (said so in the output)")
     fetcher.set_defaults(func=fetch_command)
 
 
@@ -63,17 +65,19 @@ def status_command(args: argparse.Namespace) -> int:
 
 def fetch_command(args: argparse.Namespace) -> int:
     result = fetch(
-        args.dataset, args.data_dir, physionet_user=args.physionet_user, mirror=args.mirror, force=args.force
+        args.dataset, args.data_dir, physionet_user=args.physionet_user, mirror=args.mirror, force=args.force,
+        accept_unverified=args.accept_unverified,
     )
     if result.already_present:
         stdout.print(
             f"{result.path} already present (sha256 {result.sha256}); --force downloads again", markup=False
         )
         return 0
-    check = (
-        f"verified against the {result.verified_by}"
-        if result.verified_by
-        else "NOT verified: no pinned checksum"
-    )
+    if result.verified_by:
+        check = f"verified against the {result.verified_by}"
+    elif result.mismatch:
+        check = f"NOT verified: it does not match the pin ({result.mismatch}), kept by --accept-unverified"
+    else:
+        check = "NOT verified: no pinned checksum"
     stdout.print(f"wrote {result.path} (sha256 {result.sha256}; {check})", markup=False)
     return 0

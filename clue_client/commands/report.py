@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from ..errors import GateFailed, UserError
 from ..reports.run_folder import load_run
+
+if TYPE_CHECKING:
+    from ..reports.compare import Comparison
 
 __all__ = ["add_parser"]
 
@@ -23,14 +27,16 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..reports.published_table import select_published
     from ..reports.terminal import print_report
 
+    published = select_published(args.published)
     runs = [load_run(path) for path in args.runs]
-    print_report(runs, Console())
+    print_report(runs, Console(), published)
     if args.html:
         from ..reports.html import render_html
 
-        _write_text(args.html, render_html(runs))
+        _write_text(args.html, render_html(runs, published))
         Console(stderr=True).print(f"HTML report written to {args.html}", markup=False, highlight=False)
     return 0
 
@@ -46,16 +52,36 @@ def run_compare(args: argparse.Namespace) -> int:
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
-    worse = comparison.regressions(args.alpha)
-    if args.fail_on_regression and worse:
-        raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
+    if args.fail_on_regression or args.fail_on_regression_in is not None:
+        worse = comparison.regressions(args.alpha, _gated(args.fail_on_regression_in or "all", comparison))
+        if worse:
+            raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
     return 0
+
+
+def _gated(given: str, comparison: "Comparison") -> list[str] | None:
+    """``--fail-on-regression-in all|TASK,level1,...``: what the gate looks at (None: every task and level)."""
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    if names == ["all"]:
+        return None
+    known = [*comparison.tasks, *comparison.levels]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(f"--fail-on-regression-in: {', '.join(unknown)} not compared here; choose from all, "
+                        + ", ".join(known))
+    missing = [n for n in names if n in comparison.levels and comparison.levels[n] is None]
+    if missing:
+        raise UserError(f"--fail-on-regression-in: {', '.join(missing)} cannot be compared (a task of it is missing "
+                        "from one of the runs)")
+    return names
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser("report", help="tables of task scores, levels, tokens and cost; HTML report")
     report.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders written by clue run")
     report.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    report.add_argument("--published", default="all", metavar="NAME,...|none",
+                        help="CLUE's published models to rank the runs among (default: all 25; none: leave them out)")
     report.set_defaults(func=run_report)
 
     compare = subparsers.add_parser("compare", help="paired comparison of two runs with CIs and Holm-corrected p")
@@ -63,7 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="new run folder (differences are B - A)")
     compare.add_argument("--json", type=Path, metavar="FILE", help="write the comparison as JSON")
     compare.add_argument("--fail-on-regression", action="store_true",
-                         help="exit 4 if B is significantly worse than A on any task (Holm-corrected)")
+                         help="exit 4 if B is significantly worse than A (Holm-corrected) on any task or level")
+    compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
+                         help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--resamples", type=int, default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")

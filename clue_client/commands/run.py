@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..config import Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from .common import add_scoring_flags, print_results, scoring_options
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
@@ -27,6 +27,8 @@ console = Console(stderr=True, highlight=False)
 
 DEFAULT_ENDPOINT = "local"
 DEFAULT_SAMPLE_DIR = Path("data/samples")
+LONGHEALTH_BUDGET_HELP = ("LongHealth prompt tokens, system prompt included (default: CLUE's 8k setting, 8140, "
+                          "shrunk to a smaller served context); 'max': the served context")
 PLUMBING_NOTE = (
     "note: the embedded model is Gemma 3 270M, a tiny base model: this run checks the plumbing end to end; "
     "its scores sit near the floor and say nothing about clinical ability."
@@ -50,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
+    p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
@@ -134,6 +137,10 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    if args.longhealth_budget is not None:
+        from ..tasks.longhealth import budget_setting
+
+        budget_setting(args.longhealth_budget)  # a typo fails before any server starts
     if args.max_cost is not None and endpoint.prices() is None:
         raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
@@ -143,10 +150,10 @@ def run_command(args: argparse.Namespace) -> int:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=args.limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
-            scoring=scoring_options(args),
+            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
         )
         summary = _run_with_progress(options)
-    return _report(summary, out, floors)
+    return _report(summary, out, floors, args.exclude_rejected)
 
 
 def _run_with_progress(options: RunOptions) -> RunSummary:
@@ -194,8 +201,9 @@ def _run_with_progress(options: RunOptions) -> RunSummary:
             raise
 
 
-def _report(summary: RunSummary, out: Path, floors: dict[str, float]) -> int:
+def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_rejected: bool) -> int:
     print_results(summary.results)
+    print_rejected(summary.rejected, exclude_rejected, console)
     console.print(f"run folder: {out}")
     if summary.stopped_reason:
         console.print(f"stopped early: {summary.stopped_reason}; rerun the same command to continue")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_scoring_flags, print_results, scoring_options
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options, stdout
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,4 +23,5 @@ def score_command(args: argparse.Namespace) -> int:
 
     summary = score_run_dir(args.run_dir, scoring_options(args))
     print_results(summary.results)
+    print_rejected(summary.rejected, args.exclude_rejected, stdout)
     return 3 if summary.errors or summary.n_missing else 0

@@ -4,8 +4,11 @@ Public sources (MeQSum, LongHealth) come from their upstream raw files. Credenti
 (MedNLI, Problem Summary, MeDiSumQA) need a PhysioNet user whose account has signed the project's data
 use agreement; the password comes from ``PHYSIONET_PASSWORD`` or a terminal prompt, is sent only over
 HTTPS (loopback excepted, for tests) and is never stored. Checksums: a pinned sha256 where we have one;
-for PhysioNet, the project's own ``SHA256SUMS.txt`` from the same release folder. A download without
-any checksum to compare (LongHealth: no pin established yet) is kept but reported as unverified.
+for PhysioNet, the project's own ``SHA256SUMS.txt`` from the same release folder; for LongHealth, the git
+blob id of an independent public copy (MedARC-AI/med-lm-envs, ``environments/longhealth/benchmark_v5.json``),
+as no sha256 is published. A LongHealth download that matches has its sha256 recorded beside it
+(``benchmark_v5.json.sha256``, ``sha256sum -c`` format); one that does not is refused unless
+``accept_unverified``, and then kept and reported as unverified.
 
 The bytes go to a hidden ``.part`` file beside the target and are renamed into place only after the
 checks pass; on any failure the part file is removed.
@@ -26,7 +29,9 @@ import httpx
 from .formats import DATASETS, sha256_file
 from ..errors import DataError, UserError
 
-__all__ = ["Source", "SOURCES", "FetchResult", "PASSWORD_ENV", "get_source", "fetch", "physionet_password"]
+__all__ = [
+    "Source", "SOURCES", "FetchResult", "PASSWORD_ENV", "get_source", "fetch", "git_blob_id", "physionet_password",
+]
 
 PASSWORD_ENV = "PHYSIONET_PASSWORD"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -41,6 +46,7 @@ class Source:
     url: str
     sha256: str | None = None
     physionet: bool = False
+    git_blob: str | None = None  # SHA-1 of b"blob <size>\0" + content, as git names a file's content
 
     @property
     def dest(self) -> str:
@@ -67,6 +73,7 @@ SOURCES: dict[str, Source] = {
             "longhealth",
             "longhealth",
             "https://raw.githubusercontent.com/kbressem/LongHealth/main/data/benchmark_v5.json",
+            git_blob="76bf80d37f321408a0e3f421a2e2d7ef59e97c1e",  # MedARC-AI/med-lm-envs' copy
         ),
         Source(
             "mednli", "mednli", "https://physionet.org/files/mednli/1.0.0/mli_test_v1.jsonl", physionet=True
@@ -91,8 +98,9 @@ SOURCES: dict[str, Source] = {
 class FetchResult:
     path: Path
     sha256: str
-    verified_by: str | None  # "pinned sha256", "PhysioNet SHA256SUMS.txt", or None (nothing to compare)
+    verified_by: str | None  # "pinned sha256", "PhysioNet SHA256SUMS.txt", "pinned git blob id", or None
     already_present: bool = False
+    mismatch: str | None = None  # kept with accept_unverified although it matched no pin: what it is instead
 
 
 def get_source(name: str) -> Source:
@@ -177,6 +185,15 @@ def _physionet_sum(client: httpx.Client, name: str, url: str, filename: str, use
     raise DataError(f"fetch {name}: {url} lists no checksum for {filename}")
 
 
+def git_blob_id(path: Path) -> str:
+    """The id git gives this file's content: SHA-1 of ``b"blob <size>\0"`` followed by the bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def fetch(
     name: str | Source,
     data_dir: Path,
@@ -186,6 +203,7 @@ def fetch(
     mirror: str | None = None,
     force: bool = False,
     timeout_s: float = 60.0,
+    accept_unverified: bool = False,
 ) -> FetchResult:
     """Download one dataset into ``data_dir`` in CLUE's layout; see the module docstring for the checks."""
     source = name if isinstance(name, Source) else get_source(name)
@@ -219,7 +237,21 @@ def fetch(
             raise DataError(
                 f"fetch {source.name}: checksum mismatch for {url} (got {digest}, expected {expected})"
             )
+        mismatch = None
+        if source.git_blob:
+            blob = git_blob_id(part)
+            if blob == source.git_blob:
+                verified_by = "pinned git blob id"
+            elif accept_unverified:
+                mismatch = f"git blob {blob}, pinned {source.git_blob}"
+            else:
+                raise DataError(
+                    f"fetch {source.name}: {url} is not the pinned file (git blob {blob}, expected "
+                    f"{source.git_blob}); --accept-unverified keeps it anyway"
+                )
         os.replace(part, dest)
+        if verified_by == "pinned git blob id":
+            dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
     finally:
         part.unlink(missing_ok=True)
-    return FetchResult(dest, digest, verified_by)
+    return FetchResult(dest, digest, verified_by, mismatch=mismatch)

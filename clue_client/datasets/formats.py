@@ -3,6 +3,9 @@
 Every loader checks the schema where the data enters and reports the file, the record and the field
 that is wrong (a ``DataError``: one line for the user). Nothing is guessed or repaired: the frame holds
 the records in file order, exactly as the file has them (whitespace included, as CLUE keeps it).
+Where CLUE is lenient the loaders are too, since nobody here can test the credentialed files: a UTF-8
+byte-order mark, line separators inside JSON-lines strings, a MeDiSumCode record without codes, a LongHealth
+question without an expected letter, empty options or answer documents, extra or absent unused CSV columns.
 
 Layout under a data directory (``data/`` by default)::
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -48,6 +52,7 @@ __all__ = [
 
 MEDNLI_LABELS = ("entailment", "neutral", "contradiction")
 LONGHEALTH_OPTIONS = ("answer_a", "answer_b", "answer_c", "answer_d", "answer_e")
+log = logging.getLogger(__name__)  # unconfigured, Python prints warnings to stderr as the bare message
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -77,14 +82,19 @@ def _string_field(path: Path, record: str, row: Any, field: str, *, allow_empty:
 def _read_text(path: Path) -> str:
     _require_file(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the data
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _json_lines(path: Path, text: str) -> Iterator[tuple[str, Any]]:
-    """(record label, parsed object) per non-blank line."""
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    """(record label, parsed object) per non-blank line.
+
+    Lines end at ``\n`` only, as Python's file iteration has it: ``str.splitlines`` would also break at
+    U+2028, U+0085 and other characters that MIMIC text may hold inside a string (CLUE's generator writes
+    ``ensure_ascii=False``).
+    """
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -164,21 +174,24 @@ def load_meqsum(path: Path) -> pl.DataFrame:
     return _non_empty(path, frame)
 
 
+_PS_NEEDED = ("Subjectives", "Assessment", "Summary")  # what CLUE's prompt and reference use
+_PS_FIELDS = ("File ID", "Subjectives", "Objectives", "Assessment", "Summary")
+
+
 def load_problem_summary(path: Path) -> pl.DataFrame:
-    """BioNLP 2023 task 1A test CSV: ``File ID``, ``Subjectives``, ``Objectives``, ``Assessment``,
-    ``Summary``.
+    """BioNLP 2023 task 1A test CSV: ``Subjectives``, ``Assessment`` and ``Summary`` are required;
+    ``File ID`` and ``Objectives`` are kept when present (else empty strings: CLUE does not use them).
 
     Read with the csv module as CLUE does (every value a string, empty cells are empty strings).
     """
-    fields = ("File ID", "Subjectives", "Objectives", "Assessment", "Summary")
     _require_file(path)
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = next(reader, None)
             if header is None:
                 raise DataError(f"{path}: empty file (expected a header row)")
-            missing = [f for f in fields if f not in header]
+            missing = [f for f in _PS_NEEDED if f not in header]
             if missing:
                 raise DataError(
                     f"{path}: header: column '{missing[0]}' is missing (found {', '.join(header)})"
@@ -188,12 +201,12 @@ def load_problem_summary(path: Path) -> pl.DataFrame:
                 label = f"row {reader.line_num}"
                 if len(row) != len(header):
                     raise DataError(f"{path}: {label}: {len(row)} fields, header has {len(header)}")
-                records.append((label, dict(zip(header, row))))
+                records.append((label, {**dict.fromkeys(_PS_FIELDS, ""), **dict(zip(header, row))}))
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except csv.Error as exc:
             raise DataError(f"{path}: row {reader.line_num}: invalid CSV ({exc})") from None
-    return _string_frame(path, records, fields)
+    return _string_frame(path, records, _PS_FIELDS)
 
 
 def load_medisumqa(path: Path) -> pl.DataFrame:
@@ -220,8 +233,8 @@ def load_medisumcode(path: Path) -> pl.DataFrame:
             raise DataError(f"{_where(path, label, 'hadm_id')} {state}")
         hadm_ids.append(str(hadm))
         items = row.get("icd_codes")
-        if not isinstance(items, list) or not items:
-            state = "is missing" if "icd_codes" not in row else "must be a non-empty list"
+        if not isinstance(items, list):  # an empty list is scored (recall 0), as CLUE does
+            state = "is missing" if "icd_codes" not in row else "must be a list"
             raise DataError(f"{_where(path, label, 'icd_codes')} {state}")
         entries = []
         for i, item in enumerate(items):
@@ -247,20 +260,23 @@ _LH_QUESTIONS = pl.List(
 
 
 def _longhealth_question(path: Path, where: str, question: Any, text_ids: set[str]) -> dict[str, Any]:
-    row = {f: _string_field(path, where, question, f, allow_empty=False) for f in _LH_QUESTION_FIELDS}
-    if not any(row["correct"] in row[o] for o in LONGHEALTH_OPTIONS):
-        raise DataError(f"{_where(path, where, 'correct')} matches none of answer_a..answer_e")
+    """One question; as in CLUE an option may be empty, ``correct`` may match no option (no expected letter:
+    always wrong) and ``answer_location`` may be empty (no answer documents)."""
+    row = {f: _string_field(path, where, question, f, allow_empty=False) for f in ("question", "correct")}
+    row.update({f: _string_field(path, where, question, f) for f in LONGHEALTH_OPTIONS})
     location = question.get("answer_location")
-    if not isinstance(location, dict) or not location:
-        state = (
-            "is missing" if "answer_location" not in question else "must be a non-empty object of text ids"
-        )
+    if not isinstance(location, dict):
+        state = "is missing" if "answer_location" not in question else "must be an object of text ids"
         raise DataError(f"{_where(path, where, 'answer_location')} {state}")
     unknown = [t for t in location if t not in text_ids]
     if unknown:
         raise DataError(f"{_where(path, where, 'answer_location')} names unknown text '{unknown[0]}'")
     row["answer_location"] = list(location)
     return row
+
+
+def _has_expected(question: dict[str, Any]) -> bool:
+    return any(question["correct"] in question[o] for o in LONGHEALTH_OPTIONS)
 
 
 def load_longhealth(path: Path) -> pl.DataFrame:
@@ -304,6 +320,10 @@ def load_longhealth(path: Path) -> pl.DataFrame:
         raise DataError(
             f"{path}: needs at least 2 patients (tasks 2 and 3 draw distractors from other patients)"
         )
+    unanswerable = sum(not _has_expected(q) for r in rows for q in r["questions"])
+    if unanswerable:
+        log.warning(f"warning: {path}: {unanswerable} question(s) whose 'correct' text matches none of "
+                    "answer_a..answer_e: scored as always wrong, as CLUE does")
     return pl.DataFrame(rows, schema={"patient_id": pl.Utf8, "texts": _LH_TEXTS, "questions": _LH_QUESTIONS})
 
 

@@ -1,5 +1,6 @@
-"""Reading finished runs: run folders loaded into typed results, terminal tables, the HTML report and the
-paired comparison of two runs. Never touches the network or the store's writers."""
+"""Reading finished runs: run folders loaded into typed results, CLUE's published table in the same shape,
+terminal tables, the HTML report and the paired comparison of two runs. Never touches the network or the
+store's writers."""
 
 from .._lazy import lazy_exports
 
@@ -8,6 +9,7 @@ _EXPORTS = {
     "print_report": "terminal", "print_comparison": "terminal",
     "render_html": "html",
     "Comparison": "compare", "compare_runs": "compare",
+    "published_table": "published_table", "select_published": "published_table", "leaderboard": "leaderboard",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,20 +5,23 @@ scores (B - A, in points), a 95% CI from a paired bootstrap that resamples ``gro
 question, otherwise the sample), and a p-value: McNemar's exact test where every per-sample score is right
 or wrong and samples are independent (MedNLI), otherwise a paired permutation test that swaps A and B
 within whole groups (ROUGE/BERTScore/UMLS/ICD tasks, and LongHealth, whose prompts cluster by question).
-P-values are Holm-corrected across tasks. Differences in data, prompts or sampling are flagged, not hidden.
+Level 1 and Level 2 (the mean of their three task scores) get the same treatment: their bootstrap and
+permutation replicates are the means of the three tasks' replicates (each task resampled on its own paired
+samples, as scoring's level CIs are). P-values are Holm-corrected across tasks and levels together.
+Differences in data, prompts or sampling are flagged, not hidden.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from ..errors import UserError
-from .run_folder import TASK_IDS, Run, metric_columns, score_columns
+from .run_folder import LEVEL_TASKS, TASK_IDS, Run, metric_columns, score_columns
 
 __all__ = [
     "ScoreFn",
@@ -65,6 +68,9 @@ class TaskComparison:
     test: str
     prompt_mismatches: int
     metrics_only_in: tuple[str, ...] = ()
+    #: bootstrap and permutation deltas, kept to build the levels' replicates (not part of the JSON)
+    boot: np.ndarray | None = field(default=None, repr=False, compare=False)
+    perm: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,16 +92,21 @@ class Comparison:
     b: str
     tasks: Mapping[str, TaskComparison]
     warnings: tuple[str, ...]
+    levels: Mapping[str, TaskComparison | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` contract: {"a", "b", "tasks": {TASK: {...}}} plus "warnings"."""
+        """The ``--json`` contract: {"a", "b", "tasks": {TASK: {...}}, "levels": {LEVEL: {...} or null}} plus
+        "warnings"."""
         return {"a": self.a, "b": self.b, "tasks": {t: c.to_json() for t, c in self.tasks.items()},
+                "levels": {lv: (c.to_json() if c else None) for lv, c in self.levels.items()},
                 "warnings": list(self.warnings)}
 
-    def regressions(self, alpha: float = 0.05) -> list[str]:
-        """Tasks where B is significantly worse than A after Holm correction."""
-        return [t for t, c in self.tasks.items()
-                if c.delta is not None and c.delta < 0 and c.p_holm is not None and c.p_holm < alpha]
+    def regressions(self, alpha: float = 0.05, among: Sequence[str] | None = None) -> list[str]:
+        """Tasks and levels (or only those named in ``among``) where B is significantly worse than A after
+        Holm correction."""
+        entries = {**self.tasks, **{lv: c for lv, c in self.levels.items() if c is not None}}
+        return [t for t, c in entries.items() if (among is None or t in among)
+                and c.delta is not None and c.delta < 0 and c.p_holm is not None and c.p_holm < alpha]
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -293,21 +304,42 @@ def _compare_task(task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn,
     if fast:
         pair = _SumsPair.for_frames(task, pa, pb, group_of_row, (float(score_a), float(score_b)))
     pair = pair or _FramePair(task, pa, pb, scorer, group_of_row)
-    rng = np.random.default_rng(seed)
+    # each task its own stream, so that the tasks of a level are resampled independently
+    rng = np.random.default_rng([seed, TASK_IDS.index(task) if task in TASK_IDS else len(TASK_IDS)])
     boots = pair.bootstrap(rng, resamples)
     ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else None
     independent = pair.n_groups == pa.height
     binary = pair.binary_outcomes() if independent and task in _MCNEMAR_TASKS else None
+    perms = pair.permutation_deltas(rng, resamples)  # also for McNemar tasks: a level's test needs them
     if binary is not None:
         right_a, right_b = binary
         p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
         test = "mcnemar_exact"
     else:
-        perms = pair.permutation_deltas(rng, resamples)
-        p = float((1 + np.sum(np.abs(perms) >= abs(delta) - 1e-9)) / (1 + perms.size))
+        p = _permutation_p(perms, delta)
         test = "permutation_paired" if independent else "permutation_paired_by_group"
     return TaskComparison(task, pa.height, float(score_a), float(score_b), delta, ci, p, None, test,
-                          mismatches, only)
+                          mismatches, only, boot=boots, perm=perms)
+
+
+def _permutation_p(perms: np.ndarray, delta: float) -> float:
+    """Two-sided permutation p-value, counting the observed arrangement."""
+    return float((1 + np.sum(np.abs(perms) >= abs(delta) - 1e-9)) / (1 + perms.size))
+
+
+def _compare_level(level: str, tasks: Mapping[str, TaskComparison]) -> TaskComparison | None:
+    """A level's paired result from its three tasks' results; None unless all three have a delta."""
+    members = [tasks.get(t) for t in LEVEL_TASKS[level]]
+    if any(c is None or c.delta is None or c.boot is None or c.perm is None for c in members):
+        return None
+    mean = lambda arrays: np.mean([a[: min(len(x) for x in arrays)] for a in arrays], axis=0)  # noqa: E731
+    boots, perms = mean([c.boot for c in members]), mean([c.perm for c in members])
+    delta = float(np.mean([c.delta for c in members]))
+    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else None
+    p = _permutation_p(perms, delta) if perms.size else None
+    return TaskComparison(level, sum(c.n_paired for c in members), float(np.mean([c.score_a for c in members])),
+                          float(np.mean([c.score_b for c in members])), delta, ci, p, None,
+                          "permutation_paired_level", sum(c.prompt_mismatches for c in members))
 
 
 def _describe(value: Any) -> str:
@@ -363,8 +395,11 @@ def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: in
     if not shared:
         raise UserError(f"{a.path} and {b.path} have no task in common (no predictions/*.parquet shared)")
     results = {t: _compare_task(t, a.predictions[t], b.predictions[t], scorer, resamples, seed, fast) for t in shared}
-    adjusted = holm({t: r.p_value for t, r in results.items()})
+    levels = {lv: _compare_level(lv, results) for lv in LEVEL_TASKS}
+    adjusted = holm({**{t: r.p_value for t, r in results.items()},
+                     **{lv: c.p_value for lv, c in levels.items() if c is not None}})
     results = {t: replace(r, p_holm=adjusted[t]) for t, r in results.items()}
+    levels = {lv: (replace(c, p_holm=adjusted[lv]) if c is not None else None) for lv, c in levels.items()}
     notes = manifest_warnings(a, b)
     for t, r in results.items():
         if r.prompt_mismatches:
@@ -373,5 +408,5 @@ def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: in
             notes.append(f"{t}: metrics present in only one run were left out: {', '.join(r.metrics_only_in)}")
         if r.n_paired == 0:
             notes.append(f"{t}: no sample answered by both runs")
-    return Comparison(str(a.path), str(b.path), results, tuple(notes))
+    return Comparison(str(a.path), str(b.path), results, tuple(notes), levels)
 

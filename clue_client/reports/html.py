@@ -19,13 +19,17 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from .. import __version__
+from .leaderboard import CAVEAT, PROTOCOL_DOC, leaderboard, rank_statement
+from .published_table import Published, published_table
 from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
-from .run_folder import LEVEL_TASKS, Run, metric_columns, run_labels, run_usage, score_columns
+from .run_folder import (LEVEL_TASKS, TASK_IDS, Run, metric_columns, replica_usage, run_labels, run_usage,
+                         score_columns)
 
 __all__ = ["render_html", "level_scatter_svg", "task_bars_svg", "sample_data", "shorten"]
 
 #: Characters kept of one prompt message: the head and the tail (where LongHealth's question sits).
 HEAD_CHARS, TAIL_CHARS = 500, 700
+PUBLISHED_GREY = "#9a9a9a"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
@@ -47,10 +51,16 @@ def _color(i: int) -> str:
     return COLORS[i % len(COLORS)]
 
 
-def level_scatter_svg(runs: Sequence[Run]) -> str:
-    """CLUE's main figure: Level 1 (x) against Level 2 (y), one point per run with its 95% CIs."""
-    fig = Figure(figsize=(6.4, 4.8))
+def level_scatter_svg(runs: Sequence[Run], published: Sequence[Published] = ()) -> str:
+    """CLUE's main figure: Level 1 (x) against Level 2 (y); published models as labelled grey points, runs
+    in colour with their 95% CIs. Each point is an SVG group with an id (``published-N``, ``run-N``)."""
+    fig = Figure(figsize=(7.2, 5.4) if published else (6.4, 4.8))
     ax = fig.add_subplot()
+    shown = [p for p in published if p.results.level1 is not None and p.results.level2 is not None]
+    for i, p in enumerate(shown):
+        x, y = p.results.level1, p.results.level2
+        ax.plot([x], [y], "o", color=PUBLISHED_GREY, markersize=5, gid=f"published-{i}", zorder=2)
+        ax.annotate(p.name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#6b6b6b")
     plotted = 0
     for i, (label, run) in enumerate(zip(run_labels(list(runs)), runs)):
         x, y = run.results.level1, run.results.level2
@@ -59,12 +69,13 @@ def level_scatter_svg(runs: Sequence[Run]) -> str:
         cx, cy = run.results.levels_ci95.get("level1"), run.results.levels_ci95.get("level2")
         xerr = [[x - cx[0]], [cx[1] - x]] if cx else None
         yerr = [[y - cy[0]], [cy[1] - y]] if cy else None
-        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=_color(i), capsize=3, markersize=7, label=label)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=_color(i), capsize=3, markersize=7, label=label,
+                    gid=f"run-{i}", zorder=3)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9, color=_color(i))
         plotted += 1
     ax.set_xlabel("Level 1 score (%)")
     ax.set_ylabel("Level 2 score (%)")
-    ax.set_title("Level 1 vs Level 2 (95% CI)")
+    ax.set_title("Level 1 vs Level 2 (95% CI)" + (f"; grey: {len(shown)} published models" if shown else ""))
     ax.grid(True, alpha=0.3)
     if not plotted:
         ax.text(0.5, 0.5, "no run has both levels", ha="center", va="center", transform=ax.transAxes)
@@ -76,12 +87,19 @@ def level_scatter_svg(runs: Sequence[Run]) -> str:
     return _svg(fig)
 
 
-def task_bars_svg(runs: Sequence[Run]) -> str:
-    """Grouped bars of task scores per run, with 95% CI whiskers."""
+def task_bars_svg(runs: Sequence[Run], published: Sequence[Published] = ()) -> str:
+    """Each run's task scores (points, 95% CI) over the range of the published models' scores (grey)."""
     tasks = report_tasks(runs)
     fig = Figure(figsize=(max(6.4, 1.3 * len(tasks) + 2), 4.2))
     ax = fig.add_subplot()
-    width = 0.8 / max(1, len(runs))
+    for j, task in enumerate(tasks):
+        values = [p.results.tasks[task].score for p in published
+                  if task in p.results.tasks and p.results.tasks[task].score is not None]
+        if values:
+            ax.vlines(j, min(values), max(values), color=PUBLISHED_GREY, linewidth=10, alpha=0.35,
+                      gid=f"published-range-{task}")
+            ax.plot([j] * len(values), values, "_", color="#6b6b6b", markersize=12, gid=f"published-{task}")
+    width = 0.6 / max(1, len(runs))
     for i, (label, run) in enumerate(zip(run_labels(list(runs)), runs)):
         xs, ys, errs = [], [], [[], []]
         for j, task in enumerate(tasks):
@@ -93,10 +111,11 @@ def task_bars_svg(runs: Sequence[Run]) -> str:
             ci = result.ci95 or (result.score, result.score)
             errs[0].append(result.score - ci[0])
             errs[1].append(ci[1] - result.score)
-        ax.bar(xs, ys, width=width, yerr=errs, capsize=2, color=_color(i), label=label)
+        ax.errorbar(xs, ys, yerr=errs, fmt="o", capsize=3, color=_color(i), label=label, gid=f"run-tasks-{i}")
     ax.set_xticks(range(len(tasks)), tasks, rotation=15)
+    ax.set_xlim(-0.6, len(tasks) - 0.4)
     ax.set_ylabel("task score (%)")
-    ax.set_title("Task scores (95% CI)")
+    ax.set_title("Task scores (95% CI)" + ("; grey: published range" if published else ""))
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(fig)
@@ -106,32 +125,42 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "",
+           row_classes: Sequence[str] | None = None) -> str:
     """An HTML table; cells are already-escaped HTML."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    classes = row_classes or [""] * len(rows)
+    body = "".join((f'<tr class="{c}">' if c else "<tr>") + "".join(f"<td>{v}</td>" for v in row) + "</tr>"
+                   for row, c in zip(rows, classes))
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _rank_key(run: Run) -> tuple[int, float]:
-    """Runs with more levels first; then by the mean of their levels, or of their task scores if none."""
-    levels = [v for v in (run.results.level1, run.results.level2) if v is not None]
-    scores = levels or [r.score for r in run.results.tasks.values() if r.score is not None]
-    return -len(levels), -sum(scores) / len(scores) if scores else float("inf")
-
-
-def _leaderboard(runs: Sequence[Run]) -> str:
-    labels = dict(zip(map(id, runs), run_labels(list(runs))))
-    tasks = report_tasks(runs)
-    rows = []
-    for rank, run in enumerate(sorted(runs, key=_rank_key), start=1):
-        cells = [str(rank), _e(labels[id(run)])]
-        cells += [_e(fmt_score(getattr(run.results, lvl), run.results.levels_ci95.get(lvl))) for lvl in LEVEL_TASKS]
+def _leaderboard(runs: Sequence[Run], published: Sequence[Published]) -> str:
+    tasks = list(TASK_IDS) if published else report_tasks(runs)
+    rows, classes = [], []
+    for row in leaderboard(runs, published):
+        classes.append("published" if row.published else "run")
+        cells = ["–" if row.rank is None else str(row.rank), _e(row.label), classes[-1]]
+        cells += [_e(fmt_score(getattr(row.results, lvl), row.results.levels_ci95.get(lvl))) for lvl in LEVEL_TASKS]
         for task in tasks:
-            result = run.results.tasks.get(task)
+            result = row.results.tasks.get(task)
             cells.append("—" if result is None else _e(fmt_score(result.score)) + ("*" if result.partial else ""))
         rows.append(cells)
-    return _table(["#", "run", *LEVEL_NAMES.values(), *tasks], rows, "leaderboard")
+    return _table(["#", "model", "from", *LEVEL_NAMES.values(), *tasks], rows, "leaderboard", classes)
+
+
+def _placement(runs: Sequence[Run], published: Sequence[Published]) -> str:
+    """Each run's rank among the published models, the caveat and the published table's attribution."""
+    if not published:
+        return ""
+    items = "".join(f"<li><b>{_e(label)}</b>: {_e(rank_statement(run.results, published))}</li>"
+                    for label, run in zip(run_labels(list(runs)), runs))
+    return f'<ul id="placement">{items}</ul>' + _caveat() + f'<p class="sub">{_e(published_table().credit)}</p>'
+
+
+def _caveat() -> str:
+    text = _e(CAVEAT).replace(PROTOCOL_DOC, f'<a href="{PROTOCOL_DOC}">{PROTOCOL_DOC}</a>')
+    return f'<p class="caveat">{text}</p>'
 
 
 def _task_tables(runs: Sequence[Run]) -> str:
@@ -163,8 +192,20 @@ def _usage(runs: Sequence[Run]) -> str:
         price = "–" if prices is None else f"${prices['input_per_million']:g} / ${prices['output_per_million']:g}"
         rows.append([_e(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
                      f"{u.reasoning_tokens:,}", *lat, _e(price), _e(fmt_cost(u.cost))])
-    return _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "of which reasoning", "latency p50 s",
-                   "p90 s", "p99 s", "price in/out per 1M", "cost"], rows)
+    table = _table(["run", "requests", "errors", "prompt tokens", "completion tokens", "of which reasoning",
+                    "latency p50 s", "p90 s", "p99 s", "price in/out per 1M", "cost"], rows)
+    return table + _replicas(runs)
+
+
+def _replicas(runs: Sequence[Run]) -> str:
+    """Per base URL figures where a run used several replicas (requests include retries)."""
+    rows = [[_e(label), f"<code>{_e(r.url)}</code>", str(r.requests), str(r.errors),
+             *("–" if v is None else f"{v:.3f}" for v in (r.latency_p50, r.latency_p90))]
+            for label, run in zip(run_labels(list(runs)), runs) for r in replica_usage(run)]
+    if not rows:
+        return ""
+    return '<h3 id="replicas">Replicas</h3>' + _table(
+        ["run", "base URL", "requests", "errors", "latency p50 s", "p90 s"], rows, "replicas")
 
 
 def _runs_info(runs: Sequence[Run]) -> str:
@@ -240,19 +281,28 @@ def _json_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_html(runs: Sequence[Run]) -> str:
-    """The whole report as one HTML document."""
+def render_html(runs: Sequence[Run], published: Sequence[Published] = ()) -> str:
+    """The whole report as one HTML document; ``published`` models are ranked and plotted beside the runs."""
     notes = run_notes(runs)
     notes_html = ("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else \
         "<p>No errors and no missing metrics.</p>"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _PAGE.format(
         version=_e(__version__), created=_e(created), n_runs=len(runs), runs_info=_runs_info(runs),
-        leaderboard=_leaderboard(runs), scatter=level_scatter_svg(runs), bars=task_bars_svg(runs),
+        leaderboard=_leaderboard(runs, published), placement=_placement(runs, published),
+        ranking=_RANKED_PUBLISHED if published else _RANKED_RUNS, fig_caveat=_caveat() if published else "",
+        scatter=level_scatter_svg(runs, published), bars=task_bars_svg(runs, published),
+        bars_note=(f"; grey band: the range of the {len(published)} published models' task scores, one tick each"
+                   if published else ""),
         task_tables=_task_tables(runs), usage=_usage(runs), notes=notes_html, data=_json_script(sample_data(runs)),
         style=_STYLE, script=_SCRIPT,
     )
 
+
+_RANKED_RUNS = ("Ranked by the mean of Level 1 and Level 2 (runs without levels: by their mean task score, after "
+                "the others).")
+_RANKED_PUBLISHED = ("Runs among CLUE's published models, ranked by Level 1 (every published model has one); "
+                     "a run whose Level 1 is partial is listed after them, not ranked, with the reason.")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:1.5rem auto;max-width:1200px;
@@ -262,10 +312,12 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #dde3ee;padding-bottom:.2rem;m
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #d4dae6;padding:.25rem .5rem;text-align:right;vertical-align:top}
 th{background:#eef2f8}td:first-child,th:first-child{text-align:left}
-table.leaderboard td:nth-child(2){text-align:left;font-weight:600}table.left td,table.left th{text-align:left}
+table.leaderboard td:nth-child(2){font-weight:600;white-space:nowrap}
+table.leaderboard :is(td,th):is(:nth-child(2),:nth-child(3)){text-align:left}table.left td,table.left th{text-align:left}
 .figs{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.figs figure{margin:0}
 .figs svg{max-width:100%;height:auto}figcaption{color:#5a6478;font-size:.85rem}
-.bad{color:#b3261e;font-weight:600}.notes li{margin:.15rem 0}
+.bad{color:#b3261e;font-weight:600}.caveat{font-size:.85rem;color:#5a4a00;background:#fff8db;padding:.3rem .5rem}
+table.leaderboard tr.published{color:#6b7280}table.leaderboard tr.run{background:#eef6ff}.notes li{margin:.15rem 0}
 #controls{display:flex;flex-wrap:wrap;gap:.8rem;align-items:center;background:#f5f7fb;padding:.5rem;
 border:1px solid #d4dae6}
 #samples td{text-align:left;max-width:28rem;white-space:pre-wrap;word-break:break-word;font-size:.85rem}
@@ -340,14 +392,15 @@ _PAGE = """<!DOCTYPE html>
 <h1>CLUE report</h1>
 <p class="sub">{n_runs} run(s) · clue-client {version} · generated {created}</p>
 <h2 id="leaderboard">Leaderboard</h2>
-<p>Ranked by the mean of Level 1 and Level 2 (runs without levels: by their mean task score, after the
-others). Scores in %, 95% CI in brackets; * = some metrics missing.</p>
+<p>{ranking} Scores in %, 95% CI in brackets; * = some metrics missing.</p>
 {leaderboard}
+{placement}
 <div class="figs">
 <figure id="fig-levels">{scatter}<figcaption>Level 1 (MedNLI, MeQSum, Problem Summary) against Level 2
 (LongHealth, MeDiSumQA, MeDiSumCode), with 95% CIs.</figcaption></figure>
-<figure id="fig-tasks">{bars}<figcaption>Task scores per run.</figcaption></figure>
+<figure id="fig-tasks">{bars}<figcaption>Task scores per run{bars_note}.</figcaption></figure>
 </div>
+{fig_caveat}
 <h2 id="notes">Errors and missing metrics</h2>
 {notes}
 <h2 id="tasks">Per-task metrics</h2>

@@ -30,6 +30,8 @@ __all__ = [
     "metric_columns",
     "score_columns",
     "run_usage",
+    "ReplicaUsage",
+    "replica_usage",
 ]
 
 #: CLUE's task ids in display order.
@@ -44,7 +46,8 @@ BASE_COLUMNS: frozenset[str] = frozenset(
     {
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
-        "latency_s", "attempts", "raw_content", "reasoning", "reasoning_tokens", "reasoning_truncated",
+        "latency_s", "attempts", "rejected", "replica", "raw_content", "reasoning", "reasoning_tokens",
+        "reasoning_truncated",
     }
 )
 
@@ -78,6 +81,7 @@ class TaskResult:
     missing: Mapping[str, str] = field(default_factory=dict)  # metric -> why it is missing
     n_missing: int = 0  # samples not answered yet (an unfinished run)
     n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
+    n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,18 @@ class Usage:
     latency_p99: float | None
     cost: float | None
     reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaUsage:
+    """One base URL of a run: requests sent and errors (from the manifest, retries included) and the latency
+    percentiles of the answers it gave (from predictions' ``replica`` column; None for older runs)."""
+
+    url: str
+    requests: int
+    errors: int
+    latency_p50: float | None
+    latency_p90: float | None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -188,6 +204,7 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
         n_missing=int(entry.get("n_missing") or 0),
         n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
+        n_rejected=int(entry.get("n_rejected") or 0),
     )
 
 
@@ -297,3 +314,20 @@ def run_usage(run: Run) -> Usage:
         cost=cost,
         reasoning_tokens=int(rows["reasoning_tokens"].sum() or 0),
     )
+
+
+def replica_usage(run: Run) -> list[ReplicaUsage]:
+    """Per base URL figures of a run that used several replicas; empty for a single one."""
+    counts = run.manifest.raw.get("replicas") or {}
+    if not isinstance(counts, dict) or len(counts) < 2:
+        return []
+    frames = [f.select("replica", pl.col("latency_s").cast(pl.Float64)) for f in run.predictions.values()
+              if "replica" in f.columns and "latency_s" in f.columns]
+    rows = pl.concat(frames) if frames else pl.DataFrame(schema={"replica": pl.Utf8, "latency_s": pl.Float64})
+    out = []
+    for url, entry in counts.items():
+        entry = entry if isinstance(entry, dict) else {}
+        latency = rows.filter(pl.col("replica") == url)["latency_s"].drop_nulls()
+        out.append(ReplicaUsage(str(url), int(entry.get("requests") or 0), int(entry.get("errors") or 0),
+                                _percentile(latency, 0.5), _percentile(latency, 0.9)))
+    return out

@@ -13,15 +13,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..scoring.rejected import PARTIAL_MARK
 from .compare import Comparison
-from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, run_labels, run_usage
+from .leaderboard import CAVEAT, leaderboard, rank_statement
+from .published_table import Published, published_table
+from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, replica_usage, run_labels, run_usage
 
 __all__ = [
     "fmt_score",
     "fmt_cost",
     "report_tasks",
     "score_table",
+    "leaderboard_table",
+    "placement_lines",
     "usage_table",
+    "replica_table",
     "run_notes",
     "decoding_note",
     "comparison_table",
@@ -56,11 +62,16 @@ def report_tasks(runs: Sequence[Run]) -> list[str]:
     return [t for t in TASK_IDS if t in present] + sorted(present - set(TASK_IDS))
 
 
-def _task_cell(result: TaskResult | None) -> str:
-    """Score and CI; ``*`` marks missing metrics and ``!`` errored samples (explained in the notes)."""
+def _one_decimal(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}"
+
+
+def _task_cell(result: TaskResult | None, ci: bool = True) -> str:
+    """Score and CI (or the score to one decimal); ``*`` marks missing metrics and ``!`` errored samples."""
     if result is None:
         return "—"
-    return _short(result.score, result.ci95) + ("*" if result.partial else "") + ("!" if result.n_errors else "")
+    return ((_short(result.score, result.ci95) if ci else _one_decimal(result.score))
+            + ("*" if result.partial else "") + ("!" if result.n_errors else ""))
 
 
 def score_table(runs: Sequence[Run]) -> Table:
@@ -78,6 +89,37 @@ def score_table(runs: Sequence[Run]) -> Table:
     return table
 
 
+#: Short task headers for the wide leaderboard.
+SHORT_TASKS = {"mednli": "NLI", "meqsum": "MeQS", "problem_summary": "PS", "longhealth": "LH", "medisumqa": "QA",
+               "medisumcode": "Code"}
+
+
+def leaderboard_table(runs: Sequence[Run], published: Sequence[Published]) -> Table:
+    """Runs ranked among the published models by Level 1 (published rows dim), unranked runs last.
+
+    Scores without CIs so that it fits a terminal; the score table above has them."""
+    table = Table(title="Among CLUE's published models (%, ranked by Level 1)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=0, show_edge=False, caption="src: CLUE = published 2024, run = yours; #: – = not ranked "
+                  "(reason below); * metrics missing, ! errored samples")
+    table.add_column("#", justify="right", min_width=2, no_wrap=True)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", min_width=12, max_width=32)
+    table.add_column("src", min_width=4, no_wrap=True)
+    for name in ("L1", "L2", *(SHORT_TASKS[t] for t in TASK_IDS)):
+        table.add_column(name, justify="right", no_wrap=True, min_width=4)
+    for row in leaderboard(runs, published):
+        cells = [_one_decimal(getattr(row.results, lvl)) for lvl in LEVEL_TASKS]
+        cells += [_task_cell(row.results.tasks.get(t), ci=False) for t in TASK_IDS]
+        table.add_row("–" if row.rank is None else str(row.rank), escape(row.label),
+                      "CLUE" if row.published else "run", *cells, style="dim" if row.published else "bold")
+    return table
+
+
+def placement_lines(runs: Sequence[Run], published: Sequence[Published]) -> list[str]:
+    """Each run's place among the published models, then the caveat and the table's attribution."""
+    lines = [f"{label}: {rank_statement(run.results, published)}" for label, run in zip(run_labels(list(runs)), runs)]
+    return [*lines, CAVEAT, published_table().credit]
+
+
 def usage_table(runs: Sequence[Run]) -> Table:
     """Requests, errors, tokens, latency percentiles and cost per run."""
     table = Table(title="Usage")
@@ -86,7 +128,7 @@ def usage_table(runs: Sequence[Run]) -> Table:
         table.add_column(name, justify="left" if name == "run" else "right")
     for label, run in zip(run_labels(list(runs)), runs):
         u = run_usage(run)
-        lat = ["–" if v is None else f"{v:.2f}" for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
+        lat = [_seconds(v) for v in (u.latency_p50, u.latency_p90, u.latency_p99)]
         table.add_row(escape(label), str(u.requests), str(u.errors), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
                       f"{u.reasoning_tokens:,}", *lat, fmt_cost(u.cost))
     return table
@@ -114,6 +156,24 @@ def _run_decoding(run: Run) -> Mapping[str, Any]:
             "reasoning_effort": raw.get("reasoning_effort")}
 
 
+def _seconds(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def replica_table(runs: Sequence[Run]) -> Table | None:
+    """Requests, errors and latency per base URL, for runs that used several replicas; None if none did."""
+    rows = [(label, r) for label, run in zip(run_labels(list(runs)), runs) for r in replica_usage(run)]
+    if not rows:
+        return None
+    table = Table(title="Replicas")
+    for name in ("run", "base URL", "requests", "errors", "p50 s", "p90 s"):
+        table.add_column(name, justify="left" if name in ("run", "base URL") else "right")
+    for label, r in rows:
+        table.add_row(escape(label), escape(r.url), str(r.requests), str(r.errors), _seconds(r.latency_p50),
+                      _seconds(r.latency_p90))
+    return table
+
+
 def run_notes(runs: Sequence[Run]) -> list[str]:
     """Plain statements of what is missing or failed, one per run and task."""
     notes = []
@@ -125,9 +185,15 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
             if result is None:
                 notes.append(f"{label}: {task} was not run")
                 continue
-            if result.partial:
-                reasons = sorted({result.missing[m] for m in result.partial if m in result.missing})
-                notes.append(f"{label}: {task} is missing metric(s) {', '.join(result.partial)}"
+            excluded = PARTIAL_MARK in result.partial
+            metrics = [m for m in result.partial if m != PARTIAL_MARK]
+            if result.n_rejected:
+                how = "left out of its score (--exclude-rejected)" if excluded else "scored as empty answers"
+                notes.append(f"{label}: {task} had {result.n_rejected} sample(s) the server refused "
+                             f"(e.g. context overflow); {how}")
+            if metrics:
+                reasons = sorted({result.missing[m] for m in metrics if m in result.missing})
+                notes.append(f"{label}: {task} is missing metric(s) {', '.join(metrics)}"
                              + (f" – {'; '.join(reasons)}" if reasons else "") + "; its score uses the others"
                              + ("" if result.score is not None else " (none left)"))
             if result.n_errors:
@@ -138,6 +204,7 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
             if result.n_reasoning_truncated:
                 notes.append(f"{label}: {task} had {result.n_reasoning_truncated} answer(s) whose thinking was cut off "
                              "by the token limit; they are scored as empty answers (a larger --reasoning-budget helps)")
+        notes.extend(_budget_notes(label, run))
         for level, members in LEVEL_TASKS.items():
             if getattr(run.results, level) is None:
                 absent = [t for t in members if t not in run.results.tasks]
@@ -149,9 +216,27 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
     return notes
 
 
-def print_report(runs: Sequence[Run], console: Console) -> None:
+def _budget_notes(label: str, run: Run) -> list[str]:
+    """LongHealth's document budget, when it is not CLUE's 8k setting counted by the model's tokenizer."""
+    budget = run.manifest.raw.get("longhealth_budget")
+    if "longhealth" not in run.results.tasks or not isinstance(budget, dict):
+        return []
+    tokens = str(budget.get("tokens", ""))
+    reason = str(budget.get("reason", ""))
+    if budget.get("setting") == "clue" and "shrunk" not in reason and not tokens.startswith("estimated"):
+        return []
+    return [f"{label}: longhealth prompts had {budget.get('user_tokens')} user-prompt tokens: {reason}; tokens {tokens}"]
+
+
+def print_report(runs: Sequence[Run], console: Console, published: Sequence[Published] = ()) -> None:
     console.print(score_table(runs))
+    if published:
+        console.print(leaderboard_table(runs, published))
+        console.print("\n".join(placement_lines(runs, published)), markup=False, highlight=False)
     console.print(usage_table(runs))
+    replicas = replica_table(runs)
+    if replicas is not None:
+        console.print(replicas)
     notes = run_notes(runs)
     if notes:
         console.print("* " + "\n* ".join(notes), markup=False, highlight=False)
@@ -161,21 +246,25 @@ def _fmt_p(p: float | None) -> str:
     return "–" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
 
-TEST_NAMES = {"mcnemar_exact": "McNemar", "permutation_paired": "perm", "permutation_paired_by_group": "perm/group"}
+TEST_NAMES = {"mcnemar_exact": "McNemar", "permutation_paired": "perm", "permutation_paired_by_group": "perm/group",
+              "permutation_paired_level": "perm/level"}
 
 
 def comparison_table(comparison: Comparison, alpha: float = 0.05) -> Table:
     """One row per task: paired n, A, B, B−A with CI, p, Holm p, test; significant rows coloured."""
     table = Table(title=escape(f"B − A on paired samples\nA = {comparison.a}\nB = {comparison.b}"),
                   box=box.SIMPLE_HEAD, pad_edge=False, caption="green/red: B significantly better/worse (Holm p < "
-                  f"{alpha:g}); perm = paired permutation test")
+                  f"{alpha:g}); perm = paired permutation test; a level's replicates are the means of its tasks'")
     for name in ("task", "n", "A", "B", "B − A", "95% CI", "p", "p Holm", "test"):
         table.add_column(name, justify="left" if name in ("task", "test") else "right", no_wrap=name == "task",
                          overflow="fold")
-    for task, c in comparison.tasks.items():
-        style = None
+    levels = {LEVEL_NAMES[lv]: c for lv, c in comparison.levels.items() if c is not None}
+    for i, (task, c) in enumerate([*comparison.tasks.items(), *levels.items()]):
+        if i == len(comparison.tasks) and levels:
+            table.add_section()
+        style = "bold" if task in levels else None
         if c.delta is not None and c.p_holm is not None and c.p_holm < alpha:
-            style = "green" if c.delta > 0 else "red"
+            style = ("bold " if task in levels else "") + ("green" if c.delta > 0 else "red")
         ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else "–"
         table.add_row(task, str(c.n_paired), fmt_score(c.score_a), fmt_score(c.score_b),
                       "n/a" if c.delta is None else f"{c.delta:+.2f}", ci, _fmt_p(c.p_value), _fmt_p(c.p_holm),

@@ -17,6 +17,8 @@ class ScoringOptions:
     umls_model: spaCy pipeline name or folder (None = ``en_core_sci_sm``).
     umls_linker: folder with scispacy linker files + a ``*.jsonl`` knowledge base (None = download UMLS).
     bootstrap: resamples for the 95% confidence intervals (0 = no intervals); seed makes them repeatable.
+    exclude_rejected: leave samples the server refused for good out of the scores (the task is marked
+    partial) instead of scoring them as empty answers as CLUE does.
     template_opens_think: the run's chat template opened ``<think>`` in the prompt and the server had no
     reasoning parser: content without ``</think>`` is unfinished thinking (see ``answers.py``).
     """
@@ -30,6 +32,7 @@ class ScoringOptions:
     umls_linker: str | None = None
     bootstrap: int = 1000
     seed: int = 0
+    exclude_rejected: bool = False
     template_opens_think: bool = False
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from .answers import final_answers
 from .options import ScoringOptions
 from .persample import sample_metrics
 from .protocol import LEVELS, TASK_IDS, TASKS
+from .rejected import PARTIAL_MARK, n_rejected, settle_rejected
 from .stats import bootstrap_scores, ci95, level_replicates
 
 __all__ = ["score_run", "score_task"]
@@ -53,24 +54,31 @@ def score_run(
     frames: dict[str, pl.DataFrame], options: ScoringOptions
 ) -> tuple[dict[str, pl.DataFrame], dict]:
     """Score every task of a run; the results dict follows the run-folder contract (the CLI adds
-    ``endpoint`` and ``model``). Extensions: ``missing`` ({metric: reason}) per task, ``levels_partial``."""
+    ``endpoint`` and ``model``). Extensions: ``missing`` ({metric: reason}) and ``n_rejected`` (samples the
+    server refused for good, see ``rejected.py``) per task, ``levels_partial``."""
     scored: dict[str, pl.DataFrame] = {}
     tasks: dict[str, dict] = {}
     reps: dict[str, np.ndarray | None] = {}
     for task in sorted(frames, key=lambda t: TASK_IDS.index(t) if t in TASK_IDS else len(TASK_IDS)):
-        frame, missing = score_task(task, frames[task], options)
+        frame, missing = score_task(task, settle_rejected(frames[task], options.exclude_rejected), options)
         scored[task] = frame
         n = int(frame["error"].is_null().sum()) if "error" in frame.columns else frame.height
+        refused = n_rejected(frame)
+        partial = [m for m in TASKS[task].score if m in missing]
+        if refused and options.exclude_rejected:
+            partial.append(PARTIAL_MARK)
+            missing = {**missing, PARTIAL_MARK: f"{refused} sample(s) the server refused left out (--exclude-rejected)"}
         reps[task] = bootstrap_scores(task, frame, options.bootstrap, options.seed) if n else None
         answered = frame.filter(pl.col("error").is_null()) if "error" in frame.columns else frame
         tasks[task] = {
             "n": n,
             "n_errors": frame.height - n,
             "n_reasoning_truncated": int(answered["reasoning_truncated"].sum()),
+            "n_rejected": refused,
             "metrics": metric_means(task, frame, options),
             "score": task_score(task, frame, options),
             "ci95": ci95(reps[task]),
-            "partial": [m for m in TASKS[task].score if m in missing],
+            "partial": partial,
             "missing": missing,
         }
     scores = {t: r["score"] for t, r in tasks.items()}

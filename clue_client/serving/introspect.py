@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import httpx
 
 from ..errors import ServerUnreachable, UserError
-from ..tasks.tokens import EstimateTokenizer, Tokenizer
+from ..tasks.tokens import ESTIMATE_NOTE, EstimateTokenizer, Tokenizer
 
 __all__ = [
     "KINDS",
@@ -31,6 +31,7 @@ __all__ = [
     "detect_kind",
     "context_length",
     "make_tokenizer",
+    "describe_tokens",
 ]
 
 KINDS = ("vllm", "tgi", "llamacpp", "openai", "generic")
@@ -203,3 +204,10 @@ def make_tokenizer(client: httpx.AsyncClient, base_url: str, kind: str, model: s
     if kind in ("openai", "generic"):
         return EstimateTokenizer()
     raise UserError(f"unknown server kind '{kind}'; choose from {', '.join(KINDS)}")
+
+
+def describe_tokens(tokenizer: Tokenizer, kind: str) -> str:
+    """How LongHealth's tokens were counted, for the manifest and the report."""
+    if getattr(tokenizer, "exact", False):
+        return f"counted by the server's own tokenizer ({kind} /tokenize)"
+    return ESTIMATE_NOTE

@@ -52,13 +52,15 @@ class BuildContext:
 
     ``limit`` caps the scored samples (the first ``limit`` after CLUE's shuffle); for LongHealth it counts
     *questions* in file order, each giving its 5 task-1 and 10 task-2/3 prompts.
-    ``context_length`` and ``tokenizer`` matter only to LongHealth (document budgets); without a
-    tokenizer it uses the conservative character estimate, without a context length CLUE's 8k setting.
+    ``context_length``, ``tokenizer`` and ``longhealth_budget`` matter only to LongHealth (document budgets,
+    see ``longhealth.budget``): without a tokenizer it uses the calibrated character estimate; the budget is
+    CLUE's 8k setting unless ``longhealth_budget`` names prompt tokens or ``"max"`` (the served context).
     ``output_reserve``: output tokens sent beyond CLUE's answer budgets (a reasoning budget), kept free too.
     """
 
     tokenizer: Tokenizer | None = None
     context_length: int | None = None
+    longhealth_budget: int | str | None = None
     fold_system: bool = False
     seed: int = 1
     limit: int | None = None

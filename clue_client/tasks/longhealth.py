@@ -7,11 +7,13 @@ Per question (CLUE's recipe, see CLUE_PROTOCOL.md):
 - tasks 2 and 3, 10 draws: each draws 10 texts of *other* patients as distractors. Even draws are task 3
   (distractors only, expected ``F``), odd draws task 2 (answer documents plus distractors). Options A-F.
 
-Budget: the served model's context length, minus ``max_tokens`` (50), minus ``TEMPLATE_RESERVE`` tokens
-for the chat template, minus the system prompt; the user prompt (template, question, options and the
-documents) must fit what is left. Tokens are counted by the served model's tokenizer when the server
-has one, else a conservative estimate; every prompt is re-counted whole after assembly and its last
-document trimmed if the parts under-counted, so no prompt exceeds the budget.
+Budget (see ``budget``): CLUE's 8k setting, ``max_len`` 8,140 prompt tokens minus the system prompt's, for
+all three tasks and on every server (CLUE 2024, the published table); a server whose context is smaller
+shrinks it to the context minus ``max_tokens`` (50), ``TEMPLATE_RESERVE`` and the system prompt. Another
+``max_len`` can be set, or ``max``: the served context (as CLUE's 2025 code does for tasks 2 and 3). Tokens
+are counted by the served model's tokenizer when the server has one, else a calibrated estimate; every
+prompt is re-counted whole after assembly and its last document trimmed if the parts under-counted, so no
+prompt exceeds the budget.
 
 Unlike CLUE, the document shuffles and the distractor draws are seeded (``random.Random`` keyed by the
 run seed, patient and question), so a rerun sends the same prompts and ``limit`` does not change them.
@@ -33,7 +35,7 @@ from ..errors import UserError
 from .base import BuildContext, Task, declare, fold_system, handover_frame, prompts
 from .tokens import EstimateTokenizer, Tokenizer
 
-__all__ = ["TASK", "SEPARATOR", "F_OPTION", "TEMPLATE_RESERVE", "DEFAULT_CONTEXT", "user_budget"]
+__all__ = ["TASK", "SEPARATOR", "F_OPTION", "TEMPLATE_RESERVE", "CLUE_MAX_LEN", "Budget", "budget", "user_budget"]
 
 SEPARATOR = "\n\n--------------\n\n"
 F_OPTION = "Question cannot be answered with provided documents"
@@ -42,14 +44,62 @@ TASK23_DRAWS = 10
 DISTRACTORS = 10
 #: Tokens kept free for the chat template's role markers and special tokens.
 TEMPLATE_RESERVE = 32
-#: CLUE's 8k setting, used when neither the server nor the endpoint config states a context length.
-DEFAULT_CONTEXT = 8192
+#: CLUE's 8k setting: prompt tokens, system prompt included (``--max_len 8140``, run_LongHealth8k.sh).
+CLUE_MAX_LEN = 8140
 _EXTRAS = {"lh_task": pl.Int64, "truncated": pl.Boolean, "cut_tokens": pl.Int64}
 
 
 def user_budget(context_length: int, system_tokens: int, max_tokens: int) -> int:
     """Tokens the user prompt may take so that system + user + template + answer fit the context."""
     return context_length - max_tokens - TEMPLATE_RESERVE - system_tokens
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The user-prompt budget of every LongHealth prompt and why it is that (recorded in the manifest)."""
+
+    setting: str  # "clue" (8,140), "max" (the served context) or a number of prompt tokens
+    user_tokens: int
+    system_tokens: int
+    context_length: int | None
+    reason: str
+
+
+def budget_setting(value: int | str | None) -> str:
+    """The setting as text ('clue', 'max' or a positive token count); anything else is a user error."""
+    if value is None or value == "clue":
+        return "clue"
+    if value == "max":
+        return "max"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n <= 0:
+        raise UserError(f"--longhealth-budget: '{value}' is not a positive number of tokens or 'max'")
+    return str(n)
+
+
+async def budget(tokenizer: Tokenizer, context_length: int | None, setting: int | str | None = None) -> Budget:
+    """The budget for ``setting`` (None: CLUE's 8k setting), shrunk to the served context when that is smaller."""
+    chosen = budget_setting(setting)
+    spec = prompts("longhealth")
+    system = (await tokenizer.count([spec["sys_prompt"]]))[0]
+    served = user_budget(context_length, system, int(spec["max_tokens"])) if context_length else None
+    if chosen == "max":
+        if served is None:
+            raise UserError("--longhealth-budget max needs the served context length: this server does not report "
+                            "one; set context_length for the endpoint in endpoints.toml")
+        reason = f"the served context ({context_length} tokens) minus answer, template and system prompt"
+        return Budget(chosen, served, system, context_length, reason)
+    max_len = CLUE_MAX_LEN if chosen == "clue" else int(chosen)
+    label = f"CLUE's 8k setting (max_len {CLUE_MAX_LEN})" if chosen == "clue" else f"--longhealth-budget {max_len}"
+    wanted = max_len - system
+    if served is not None and served < wanted:
+        reason = (f"{label} shrunk to the served context ({context_length} tokens) minus answer, "
+                  "template and system prompt")
+        return Budget(chosen, served, system, context_length, reason)
+    return Budget(chosen, wanted, system, context_length, f"{label} minus the system prompt's {system} tokens")
 
 
 @dataclass
@@ -141,8 +191,8 @@ def _options(question: Mapping[str, Any], with_f: bool) -> str:
 
 
 def _expected(question: Mapping[str, Any]) -> str:
-    """The first option whose text contains ``correct`` (the loader guarantees there is one)."""
-    return next(name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name])
+    """The first option whose text contains ``correct``; "" when none does (no answer can match: wrong)."""
+    return next((name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name]), "")
 
 
 async def _question_rows(
@@ -196,14 +246,14 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     spec = prompts("longhealth")
     tokenizer = ctx.tokenizer or EstimateTokenizer()
     all_texts = [t["text"] for p in patients for t in p["texts"]]
-    sys_tokens, sep_tokens, *text_counts = await tokenizer.count([spec["sys_prompt"], SEPARATOR, *all_texts])
-    # a reasoning budget is output too: the context must hold the thoughts beside the documents
-    budget = user_budget(ctx.context_length or DEFAULT_CONTEXT, sys_tokens, int(spec["max_tokens"]) + ctx.output_reserve)
-    if budget <= 0:
-        raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt"
-                        + (f" beside a reasoning budget of {ctx.output_reserve}" if ctx.output_reserve else ""))
+    sep_tokens, *text_counts = await tokenizer.count([SEPARATOR, *all_texts])
+    # a reasoning budget is output too: the served context must hold the thoughts beside the documents
+    context = ctx.context_length - ctx.output_reserve if ctx.context_length else None
+    room = (await budget(tokenizer, context, ctx.longhealth_budget)).user_tokens
+    if room <= 0:
+        raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt")
     composer = _Composer(
-        tokenizer, spec["user_prompt_template"], budget, dict(zip(all_texts, text_counts)), sep_tokens
+        tokenizer, spec["user_prompt_template"], room, dict(zip(all_texts, text_counts)), sep_tokens
     )
     jobs = []
     for p in patients:

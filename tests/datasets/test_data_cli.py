@@ -69,9 +69,14 @@ def test_fetch_over_http_and_errors_are_one_line(tmp_path: Path) -> None:
     with Mirror() as mirror:
         body = (SAMPLES / "LongHealth" / "benchmark_v5.json").read_bytes()
         mirror.files[_path("longhealth")] = body
-        done = clue("data", "fetch", "longhealth", "--data-dir", str(tmp_path), "--mirror", mirror.url)
+        refused = clue("data", "fetch", "longhealth", "--data-dir", str(tmp_path), "--mirror", mirror.url)
+        assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+        assert "is not the pinned file" in refused.stderr and "--accept-unverified" in refused.stderr
+        assert not (tmp_path / "LongHealth" / "benchmark_v5.json").exists()
+        done = clue("data", "fetch", "longhealth", "--data-dir", str(tmp_path), "--mirror", mirror.url,
+                    "--accept-unverified")
         assert done.returncode == 0, done.stderr
-        assert "NOT verified" in done.stdout
+        assert "NOT verified: it does not match the pin" in done.stdout
         assert (tmp_path / "LongHealth" / "benchmark_v5.json").read_bytes() == body
 
         missing = clue("data", "fetch", "meqsum", "--data-dir", str(tmp_path), "--mirror", mirror.url)

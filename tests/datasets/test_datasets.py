@@ -195,8 +195,8 @@ def test_problem_summary_errors(tmp_path: Path) -> None:
     _expect(datasets.load_problem_summary, _write(tmp_path / "a.csv", ""), "empty file")
     _expect(
         datasets.load_problem_summary,
-        _write(tmp_path / "b.csv", "File ID,Subjectives\n1,x\n"),
-        "column 'Objectives'",
+        _write(tmp_path / "b.csv", "File ID,Subjectives,Summary\n1,x,y\n"),
+        "column 'Assessment'",
     )
     _expect(
         datasets.load_problem_summary,
@@ -239,7 +239,7 @@ def test_medisumcode_errors(tmp_path: Path) -> None:
     cases = [
         ({**ok, "hadm_id": 1.5}, ("'hadm_id'", "number or string")),
         ({k: v for k, v in ok.items() if k != "hadm_id"}, ("'hadm_id'", "missing")),
-        ({**ok, "icd_codes": []}, ("'icd_codes'", "non-empty list")),
+        ({**ok, "icd_codes": {}}, ("'icd_codes'", "must be a list")),
         ({**ok, "icd_codes": [{"description": "x"}]}, ("icd_codes[0]", "'code'", "missing")),
         ({**ok, "icd_codes": [{"code": "I10", "description": 5}]}, ("icd_codes[0]", "'description'")),
         ({**ok, "text": ["a"]}, ("'text'", "got list")),
@@ -263,17 +263,14 @@ def _longhealth(tmp_path: Path, mutate) -> Path:
         (lambda d: d["patient_01"]["texts"].update(text_1=""), ("text 'text_1'", "non-empty string")),
         (lambda d: d["patient_03"].update(questions=[]), ("patient 'patient_03'", "'questions'")),
         (lambda d: d["patient_01"]["questions"][1].pop("answer_c"), ("question 2", "'answer_c'", "missing")),
-        (
-            lambda d: d["patient_01"]["questions"][0].update(correct="Nothing like it"),
-            ("question 1", "'correct'"),
-        ),
+        (lambda d: d["patient_01"]["questions"][0].update(correct=""), ("question 1", "'correct'", "empty")),
         (
             lambda d: d["patient_02"]["questions"][2].update(answer_location={"text_9": {}}),
             ("question 3", "'text_9'"),
         ),
         (
-            lambda d: d["patient_02"]["questions"][2].update(answer_location={}),
-            ("question 3", "'answer_location'"),
+            lambda d: d["patient_02"]["questions"][2].update(answer_location=[]),
+            ("question 3", "'answer_location'", "object of text ids"),
         ),
         (lambda d: [d.pop("patient_02"), d.pop("patient_03")], ("at least 2 patients",)),
     ],

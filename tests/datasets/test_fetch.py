@@ -4,7 +4,9 @@ credentials, PhysioNet checksum lists, and a connection cut mid-file; never a pa
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clue_client.errors import DataError, UserError
-from clue_client.datasets.fetch import SOURCES, Source, fetch, get_source
+from clue_client.datasets.fetch import SOURCES, Source, fetch, get_source, git_blob_id
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 USER, PASSWORD = "fictional-user", "fictional-password"
@@ -118,12 +120,38 @@ def test_cut_connection_leaves_nothing(mirror: Mirror, tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
-def test_unpinned_download_is_reported_unverified(mirror: Mirror, tmp_path: Path) -> None:
-    body = (SAMPLES / "LongHealth" / "benchmark_v5.json").read_bytes()
+def test_longhealth_not_matching_the_pinned_blob_is_refused_unless_accepted(mirror: Mirror, tmp_path: Path) -> None:
+    body = (SAMPLES / "LongHealth" / "benchmark_v5.json").read_bytes()  # fictional: not the pinned file
     mirror.files[_path("longhealth")] = body
-    result = fetch("longhealth", tmp_path, mirror=mirror.url)
+    with pytest.raises(DataError, match=r"fetch longhealth: .* is not the pinned file \(git blob [0-9a-f]{40}, "
+                                        r"expected 76bf80d37f321408a0e3f421a2e2d7ef59e97c1e\); --accept-unverified"):
+        fetch("longhealth", tmp_path, mirror=mirror.url)
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "LongHealth" / "benchmark_v5.json").exists()
+    result = fetch("longhealth", tmp_path, mirror=mirror.url, accept_unverified=True)
     assert result.verified_by is None and result.sha256 == hashlib.sha256(body).hexdigest()
+    assert result.mismatch is not None and "pinned 76bf80d3" in result.mismatch
     assert (tmp_path / "LongHealth" / "benchmark_v5.json").read_bytes() == body
+    assert not (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").exists()
+
+
+def test_a_download_matching_the_git_blob_id_is_verified_and_its_sha256_recorded(mirror: Mirror, tmp_path: Path) -> None:
+    body = (SAMPLES / "LongHealth" / "benchmark_v5.json").read_bytes()
+    blob = subprocess.run(["git", "hash-object", "--stdin"], input=body, capture_output=True, check=True).stdout
+    source = dataclasses.replace(SOURCES["longhealth"], git_blob=blob.decode().strip())
+    mirror.files[_path("longhealth")] = body
+    result = fetch(source, tmp_path, mirror=mirror.url)
+    digest = hashlib.sha256(body).hexdigest()
+    assert result.verified_by == "pinned git blob id" and result.sha256 == digest
+    recorded = (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").read_text()
+    assert recorded == f"{digest}  benchmark_v5.json\n"
+
+
+def test_git_blob_id_is_gits(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    for body in (b"", b"hello\n", bytes(range(256)) * 5000):
+        path.write_bytes(body)
+        git = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True)
+        assert git_blob_id(path) == git.stdout.strip()
 
 
 def _physionet(mirror: Mirror, name: str, body: bytes, listed: bytes | None = None) -> None:

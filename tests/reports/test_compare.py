@@ -180,3 +180,64 @@ def test_a_scorer_that_is_not_a_mean_is_called_on_every_resample(tmp_path: Path)
     pa, pb = paired_rows(a.predictions["meqsum"], b.predictions["meqsum"])
     assert result.delta == pytest.approx(100 * (pb["rouge1"].median() - pa["rouge1"].median()))
     assert len(calls) >= 2 + 2 * 40 * 2  # observed pair, then both runs for every bootstrap and permutation
+
+
+ALL_TASKS = ("mednli", "meqsum", "problem_summary", "longhealth", "medisumqa", "medisumcode")
+
+
+@pytest.fixture(scope="module")
+def level_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """B = A improved on the three Level 1 tasks only; Level 2 answers identical."""
+    root = tmp_path_factory.mktemp("levels")
+    base = {t: synth_task(t, 90, seed=30 + i, quality=0.45) for i, t in enumerate(ALL_TASKS)}
+    better = {t: improve(f, 0.25, seed=3) if t in ("mednli", "meqsum", "problem_summary") else f for t, f in base.items()}
+    return write_run(root / "a", base, model="base"), write_run(root / "b", better, model="tuned")
+
+
+def test_levels_are_compared_on_paired_samples_and_holm_corrected_with_the_tasks(level_runs: tuple[Path, Path]) -> None:
+    a, b = (load_run(p) for p in level_runs)
+    result = compare_runs(a, b, task_score, resamples=RESAMPLES)
+    one, two = result.levels["level1"], result.levels["level2"]
+    assert one is not None and two is not None
+    tasks = result.tasks
+    assert one.delta == pytest.approx(sum(tasks[t].delta for t in ("mednli", "meqsum", "problem_summary")) / 3)
+    assert one.score_b - one.score_a == pytest.approx(one.delta)
+    assert one.ci95[0] > 0 and one.p_holm < 0.05 and one.n_paired == 3 * 90
+    assert two.delta == 0 and two.p_value == 1.0 and two.ci95 == (0.0, 0.0)
+    # Holm runs over the six task p-values and the two level p-values together
+    expected = holm({**{t: c.p_value for t, c in tasks.items()}, "level1": one.p_value, "level2": two.p_value})
+    assert {t: c.p_holm for t, c in tasks.items()} == pytest.approx({t: expected[t] for t in tasks})
+    assert one.p_holm == pytest.approx(expected["level1"])
+    reverse = compare_runs(b, a, task_score, resamples=RESAMPLES)
+    assert "level1" in reverse.regressions() and reverse.regressions(among=["level2"]) == []
+    # a level lacking a task is not compared
+    partial = compare_runs(a, b, task_score, resamples=20, tasks=["mednli", "meqsum"])
+    assert partial.levels == {"level1": None, "level2": None}
+
+
+def test_cli_levels_in_json_and_table_and_gate_on_a_level(level_runs: tuple[Path, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    a, b = level_runs
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(a), str(b), "--json", str(out), "--resamples", "400"]) == 0
+    table = capsys.readouterr().out
+    assert "Level 1" in table and "Level 2" in table and "perm/level" in table
+    levels = json.loads(out.read_text())["levels"]
+    assert set(levels) == {"level1", "level2"}
+    for entry in levels.values():
+        assert {"delta", "ci95", "p_value", "p_holm"} <= set(entry)
+    assert levels["level1"]["delta"] > 0 and levels["level2"]["delta"] == 0
+    # B -> A: Level 1 regressed, Level 2 did not; the gate can look at one level or at everything
+    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression-in", "level2"]) == 0
+    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression-in", "level1"]) == 4
+    assert capsys.readouterr().err.strip().endswith("on: level1")
+    assert main(["compare", str(b), str(a), "--resamples", "400", "--fail-on-regression"]) == 4
+    assert "level1" in capsys.readouterr().err
+    assert main(["compare", str(b), str(a), "--resamples", "20", "--fail-on-regression-in", "level3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--fail-on-regression-in: level3 not compared here" in err and "\n" not in err
+    assert main(["compare", str(b), str(a), "--resamples", "20", "--tasks", "mednli",
+                 "--fail-on-regression-in", "level1"]) == 2
+    assert "level1 cannot be compared" in capsys.readouterr().err

@@ -95,3 +95,41 @@ def test_long_prompts_keep_head_and_tail() -> None:
     assert short.startswith("HEAD") and short.endswith("QUESTION?") and len(short) < 2_000
     assert f"{10_013 - HEAD_CHARS - TAIL_CHARS:,} characters not shown" in short
     assert shorten("short") == "short"
+
+
+def test_terminal_report_ranks_runs_among_published_models(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from clue_client.reports.leaderboard import CAVEAT, ordinal
+    from clue_client.reports.published_table import published_table
+
+    monkeypatch.setenv("COLUMNS", "250")
+    level1 = ("mednli", "meqsum", "problem_summary")
+    run = write_run(tmp_path / "clean", {t: synth_task(t, 40, seed=i, quality=0.4) for i, t in enumerate(level1)},
+                    model="clean-model")
+    flawed = write_run(tmp_path / "flawed", {t: synth_task(t, 40, seed=i) for i, t in enumerate(level1)},
+                       model="flawed-model", partial={"meqsum": ("bertscore_f1",)})
+    assert main(["report", str(run), str(flawed)]) == 0
+    out = capsys.readouterr().out
+    score = json.loads((run / "results.json").read_text())["level1"]
+    rank = 1 + sum(m.results.level1 > score for m in published_table().models)
+    assert f"clean-model: {ordinal(rank)} of 26 by Level 1" in out
+    assert "flawed-model: not ranked: Level 1 is partial: meqsum lacks bertscore_f1" in out
+    assert "Meta-Llama-3-70B-Instruct" in out and "published" in out
+    assert CAVEAT[:60] in " ".join(out.split()) and "arXiv 2404.04067" in out
+
+    assert main(["report", str(run), "--published", "none"]) == 0
+    assert "Meta-Llama-3-70B-Instruct" not in capsys.readouterr().out
+    assert main(["report", str(run), "--published", "Mistral-7B-v0.1,llama2-7b"]) == 0
+    out = capsys.readouterr().out
+    assert "Meta-Llama-3-70B-Instruct" not in out and "Mistral-7B-v0.1" in out
+    assert f"clean-model: {ordinal(1 + (score < 33.99) + (score < 20.11))} of 3 by Level 1" in out
+    assert main(["report", str(run), "--published", "gpt-9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--published: unknown model(s) gpt-9" in err
+
+
+def test_ordinals() -> None:
+    from clue_client.reports.leaderboard import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th"]

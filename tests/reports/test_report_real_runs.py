@@ -5,6 +5,7 @@ both servers answer alike."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -90,3 +91,32 @@ def test_report_real_runs_shows_partial_metrics(real_runs: tuple[Path, Path], tm
     leaderboard = leaderboard[:leaderboard.index("</table>")]
     # no run has a level here, so the mean task score ranks them: the knowing server first
     assert leaderboard.index("fake-model (knowing)") < leaderboard.index("fake-model (guessing)")
+
+
+def test_report_shows_per_replica_figures(tmp_path: Path) -> None:
+    """One endpoint over two loopback servers, one slower: the report gives requests, errors and latency
+    percentiles per base URL, and they add up to the run's."""
+    with FakeServer(delay_s=0.0) as fast, FakeServer(delay_s=0.3) as slow:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.pair]\nbase_urls = ["{fast.base_url}", "{slow.base_url}"]\nmax_concurrency = 2\n')
+        out = tmp_path / "run"
+        proc = run_clue("run", "--endpoint", "pair", "--config", str(config), "--tasks", "meqsum,mednli",
+                        "--data-dir", str(SAMPLES), "--out", str(out), "--no-bertscore", "--no-umls")
+        assert proc.returncode == 0, proc.stderr
+        sent = {fast.base_url: sum(fast.requests.values()), slow.base_url: sum(slow.requests.values())}
+    html = tmp_path / "report.html"
+    proc = run_clue("report", str(out), "--html", str(html), "--published", "none")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["replicas"]) == set(sent) and all(n > 0 for n in sent.values())
+    page = html.read_text(encoding="utf-8")
+    table = page[page.index('<table class="replicas">'):]
+    table = table[:table.index("</table>")]
+    p50 = {}
+    for url, n in sent.items():
+        assert manifest["replicas"][url]["requests"] == n
+        row = re.search(rf"<td><code>{re.escape(url)}</code></td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+)</td>", table)
+        assert row and int(row.group(1)) == n and int(row.group(2)) == 0, table
+        p50[url] = float(row.group(3))
+        assert re.search(rf"{re.escape(url)}[\s│]+{n}[\s│]+0[\s│]+[\d.]+[\s│]+[\d.]+", proc.stdout), proc.stdout
+    assert p50[slow.base_url] >= 0.3 > p50[fast.base_url]

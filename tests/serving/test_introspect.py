@@ -101,8 +101,10 @@ async def test_estimate_for_kinds_without_a_tokenizer() -> None:
     async with httpx.AsyncClient() as client:
         tok = servers.make_tokenizer(client, "https://api.example.invalid/v1", "openai", "gpt")
     assert isinstance(tok, EstimateTokenizer)
-    assert await tok.count(["abcdefg", ""]) == [3, 0]
-    assert await tok.truncate("abcdefghij", 2) == "abcdefghij"[: 2 * CHARS_PER_TOKEN]
+    assert CHARS_PER_TOKEN == 3.5
+    assert await tok.count(["abcdefg", "abcdefgh", ""]) == [2, 3, 0]
+    assert await tok.truncate("abcdefghij", 2) == "abcdefg"
+    assert servers.describe_tokens(tok, "openai").startswith("estimated, not counted: 1 token per 3.5 characters")
     with pytest.raises(UserError, match="unknown server kind"):
         servers.make_tokenizer(client, "http://x/v1", "nope", "m")
 
