@@ -102,9 +102,9 @@ def test_context_overflow_on_every_request_stays_a_per_sample_error(tmp_path: Pa
         out = tmp_path / "run"
         proc = clue_run(server.base_url, out, "--concurrency", "2", tasks="meqsum")
         n = sum(server.requests.values())
-    assert proc.returncode == 3, proc.stderr
+    assert proc.returncode == 0, proc.stderr  # refused samples are scored as empty answers, as CLUE does
     task = json.loads((out / "results.json").read_text())["tasks"]["meqsum"]
-    assert task["n_errors"] == n == stored(out) > 2, "every sample was sent and its error stored"
+    assert task["n_rejected"] == n == stored(out) > 2, "every sample was sent and its refusal stored"
 
 
 def test_a_rejection_some_requests_get_is_recorded_per_sample(tmp_path: Path) -> None:
@@ -118,9 +118,9 @@ def test_a_rejection_some_requests_get_is_recorded_per_sample(tmp_path: Path) ->
         out = tmp_path / "run"
         proc = clue_run(server.base_url, out, "--concurrency", "1", tasks="meqsum")
         n = sum(server.requests.values())
-    assert proc.returncode == 3, proc.stderr
+    assert proc.returncode == 0, proc.stderr
     task = json.loads((out / "results.json").read_text())["tasks"]["meqsum"]
-    assert task["n"] == 1 and task["n_errors"] == n - 1 > 0
+    assert task["n_rejected"] == n - 1 > 0 and stored(out) == n, "recorded per sample, the run went on"
 
 
 def test_insufficient_quota_stops_in_one_line_and_keeps_the_answers(tmp_path: Path) -> None:
