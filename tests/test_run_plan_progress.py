@@ -129,3 +129,19 @@ def test_next_steps_name_the_report_and_a_comparison_with_a_run_beside_it(tmp_pa
     assert steps(second) == [f"clue report {runs / 'b'} --html report.html", f"clue compare {runs / 'a'} {runs / 'b'}"]
     report = run_clue(*steps(second)[1].split()[1:])
     assert report.returncode == 0, report.stderr
+
+
+def test_endpoint_limit_is_the_default_and_the_flag_overrides_it(tmp_path: Path) -> None:
+    with FakeServer() as server:
+        good, wrong = tmp_path / "endpoints.toml", tmp_path / "wrong.toml"
+        good.write_text(f'[endpoints.small]\nbase_url = "{server.base_url}"\nlimit = 1\n')
+        wrong.write_text(f'[endpoints.bad]\nbase_url = "{server.base_url}"\nlimit = 0\n')
+        args = ("run", "--tasks", "mednli", "--data-dir", str(SAMPLES), "--out", str(tmp_path / "run"), "--dry-run")
+        default = run_clue(*args, "--config", str(good), "--endpoint", "small")
+        flag = run_clue(*args, "--config", str(good), "--endpoint", "small", "--limit", "3")
+        bad = run_clue(*args, "--config", str(wrong), "--endpoint", "bad")
+        assert sum(server.requests.values()) == 0
+    assert default.returncode == 0 and flag.returncode == 0, default.stderr + flag.stderr
+    assert plan_rows(default.stdout)["mednli"][0] == "1" and "first 1 samples" in default.stderr
+    assert plan_rows(flag.stdout)["mednli"][0] == "3" and "first" not in flag.stderr
+    assert bad.returncode == 2 and "endpoint 'bad': key 'limit'" in bad.stderr and "Traceback" not in bad.stderr

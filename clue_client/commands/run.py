@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
     p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
-    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
+    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions; "
+                                               "default: the endpoint's limit, none for most)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<endpoint>); rerunning resumes it")
     p.add_argument("--concurrency", type=int, help="requests in flight per server (overrides max_concurrency)")
     p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
@@ -125,6 +126,10 @@ def run_command(args: argparse.Namespace) -> int:
     floors = parse_floors(args.fail_under, [t.id for t in tasks])
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    limit = args.limit if args.limit is not None else endpoint.limit
+    if args.limit is None and limit is not None:
+        console.print(f"limit: the first {limit} samples of each task (endpoint '{endpoint.name}' default; "
+                      "--limit N for more)")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     if args.longhealth_budget is not None:
@@ -138,7 +143,7 @@ def run_command(args: argparse.Namespace) -> int:
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
     with _served(endpoint, args.concurrency) as served:
         options = RunOptions(
-            endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=args.limit,
+            endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
         )
