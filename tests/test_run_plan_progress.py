@@ -142,6 +142,6 @@ def test_endpoint_limit_is_the_default_and_the_flag_overrides_it(tmp_path: Path)
         bad = run_clue(*args, "--config", str(wrong), "--endpoint", "bad")
         assert sum(server.requests.values()) == 0
     assert default.returncode == 0 and flag.returncode == 0, default.stderr + flag.stderr
-    assert plan_rows(default.stdout)["mednli"][0] == "1" and "first 1 samples" in default.stderr
+    assert plan_rows(default.stdout)["mednli"][0] == "1" and "first 1 sample(s)" in default.stderr
     assert plan_rows(flag.stdout)["mednli"][0] == "3" and "first" not in flag.stderr
     assert bad.returncode == 2 and "endpoint 'bad': key 'limit'" in bad.stderr and "Traceback" not in bad.stderr

@@ -128,7 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     limit = args.limit if args.limit is not None else endpoint.limit
     if args.limit is None and limit is not None:
-        console.print(f"limit: the first {limit} samples of each task (endpoint '{endpoint.name}' default; "
+        console.print(f"limit: the first {limit} sample(s) of each task (endpoint '{endpoint.name}' default; "
                       "--limit N for more)")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
