@@ -79,7 +79,7 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     # openai-kind servers have no tokenizer or context route: with a model named, no call and no key needed
     asks_server = model is None or (endpoint.kind != "openai" and any(t.id == "longhealth" for t in options.tasks))
     headers = _auth_headers(endpoint) if asks_server else {}
-    async with httpx.AsyncClient(headers=headers, timeout=endpoint.timeout_s) as client:
+    async with httpx.AsyncClient(headers=headers, timeout=endpoint.request_timeout_s()) as client:
         if model is None:
             model, _ = await resolve_model(client, endpoint, None)
         frames = await _build_samples(client, endpoint, model, options)
