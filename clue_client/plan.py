@@ -82,7 +82,7 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     async with httpx.AsyncClient(headers=headers, timeout=endpoint.request_timeout_s()) as client:
         if model is None:
             model, _ = await resolve_model(client, endpoint, None)
-        frames = await _build_samples(client, endpoint, model, options)
+        frames, _ = await _build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
     by_task = {task: (frame.height, _requests_for(frame, identity, endpoint.sampling)[1])
                for task, frame in frames.items()}
