@@ -57,6 +57,7 @@ class _EndpointModel(BaseModel):
     max_retries: int = Field(default=6, ge=0, le=50)
     rate_limit_wait_s: float = Field(default=600.0, ge=0)
     context_length: int | None = Field(default=None, gt=0)
+    limit: int | None = Field(default=None, ge=1)
     hosted: bool | None = None
     allow_credentialed_data: bool = False
     sampling: Sampling = Sampling()
@@ -111,6 +112,8 @@ class Endpoint:
     max_retries: int = 6  # retries of failures; 429s are waited out on the rate_limit_wait_s budget instead
     rate_limit_wait_s: float = 600.0
     context_length: int | None = None
+    #: default ``--limit`` of runs on this endpoint (the embedded model's quick start); --limit overrides
+    limit: int | None = None
     hosted: bool = True
     allow_credentialed_data: bool = False
     sampling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))

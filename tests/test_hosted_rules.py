@@ -22,7 +22,8 @@ SCORING = ("--no-bertscore", "--no-umls", "--bootstrap", "20")
 
 def one_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    # the progress log lines a non-terminal run prints (``requests N/M done, ...``) come before the one error line
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("requests ")]
     assert len(lines) == 1, proc.stderr
     return lines[0]
 

@@ -1,7 +1,8 @@
-"""The README's main command on the real embedded model: `clue run` on the local endpoint, all six tasks.
+"""The README's main command on the real embedded model: `clue run` with no arguments (local endpoint).
 
 Asserts structure and status (every sample answered with usage, every installed metric computed, a
-complete run folder, no server left running), never the 270M base model's answer text.
+complete run folder, no server left running, progress readable in a log, the token budget the quick
+start promises), never the 270M base model's answer text.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,11 +20,14 @@ import polars as pl
 import psutil
 import pytest
 
+from clue_client.config import load_endpoints
 from clue_client.scoring.protocol import TASK_IDS, TASKS
 from processes import gone
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 2
+LIMIT = load_endpoints(ROOT / "endpoints.toml")["local"].limit or 0
+#: What the quick start promises: prompt + completion tokens, as the server counts them.
+TOKEN_BUDGET = 30_000
 MANIFEST_KEYS = {"clue_client_version", "protocol_version", "endpoint", "base_urls", "kind", "model", "sampling", "tasks",
                  "data_dir", "data_files", "prices", "started_at", "finished_at", "store", "replicas"}
 #: Metrics that need an optional extra and a model on disk; anything else must always be computed.
@@ -40,10 +45,10 @@ def is_server(proc: psutil.Process) -> bool:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], int]:
-    """One `clue run` of every task; returns the run folder, the finished process and the server's pid."""
+    """`clue run` as the README has it (only the run folder moved); returns the folder, the finished process
+    and the server's pid."""
     out = tmp_path_factory.mktemp("smoke") / "run"
-    command = [sys.executable, "-m", "clue_client.cli", "run", "--limit", str(LIMIT), "--tasks", "all",
-               "--data-dir", "data/samples", "--endpoint", "local", "--out", str(out)]
+    command = [sys.executable, "-m", "clue_client.cli", "run", "--out", str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # nothing may be downloaded at test time
     log = out.parent / "stderr.txt"
     with log.open("w") as stderr:
@@ -66,6 +71,27 @@ def test_run_succeeds_and_says_it_is_a_plumbing_check(run) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "plumbing" in done.stderr
+
+
+def test_main_job_keeps_its_limit_and_token_budget(run) -> None:
+    out, _, _ = run
+    assert LIMIT >= 1, "the local endpoint's limit keeps the quick start short"
+    assert json.loads((out / "manifest.json").read_text())["limit"] == LIMIT
+    with sqlite3.connect(out / "store.sqlite") as db:
+        prompt, completion = db.execute("SELECT SUM(prompt_tokens), SUM(completion_tokens) FROM responses").fetchone()
+    assert prompt > 0 and completion > 0
+    assert prompt + completion <= TOKEN_BUDGET, f"{prompt} prompt + {completion} completion tokens"
+
+
+def test_progress_is_readable_in_a_log(run) -> None:
+    """stderr went to a file: plain lines at the start and the end, no bar drawing."""
+    _, done, _ = run
+    lines = [line for line in done.stderr.splitlines() if line.startswith("requests ")]
+    assert len(lines) >= 2, done.stderr[-2000:]
+    total = lines[0].split()[1].split("/")[1]
+    assert lines[0].startswith("requests 0/") and lines[-1].startswith(f"requests {total}/{total} done, 0 in flight")
+    assert "\x1b[" not in done.stderr
+    assert "next: clue report" in done.stderr
 
 
 def test_server_ran_and_is_gone(run) -> None:

@@ -10,20 +10,21 @@ import argparse
 import asyncio
 import contextlib
 import re
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..config import Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from .common import add_scoring_flags, print_rejected, print_results, scoring_options
+from .common import add_scoring_flags, print_rejected, print_results, scoring_options, stdout
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False)  # notes and progress; silenced by --quiet
+alerts = Console(stderr=True, highlight=False)  # what went wrong: shown even with --quiet
 
 DEFAULT_ENDPOINT = "local"
 DEFAULT_SAMPLE_DIR = Path("data/samples")
@@ -41,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
     p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
-    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
+    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions; "
+                                               "default: the endpoint's limit, none for most)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<endpoint>); rerunning resumes it")
     p.add_argument("--concurrency", type=int, help="requests in flight per server (overrides max_concurrency)")
     p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
@@ -54,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
+    p.add_argument("--dry-run", action="store_true",
+                   help="send nothing: print per task the samples, answers already stored, requests to send, "
+                        "estimated tokens and cost")
+    p.add_argument("--quiet", action="store_true", help="print only the results (no progress, notes or next steps)")
     add_scoring_flags(p)
     p.set_defaults(func=run_command)
 
@@ -130,11 +136,16 @@ def run_command(args: argparse.Namespace) -> int:
     from ..runner import RunOptions, check_credentialed
     from ..tasks import parse_tasks
 
+    console.quiet = args.quiet
     endpoint = _endpoint(args)
     tasks = parse_tasks(args.tasks)
     floors = parse_floors(args.fail_under, [t.id for t in tasks])
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    limit = args.limit if args.limit is not None else endpoint.limit
+    if args.limit is None and limit is not None:
+        console.print(f"limit: the first {limit} sample(s) of each task (endpoint '{endpoint.name}' default; "
+                      "--limit N for more)")
     if args.concurrency is not None and args.concurrency < 1:
         raise UserError("--concurrency must be at least 1")
     if args.longhealth_budget is not None:
@@ -148,57 +159,33 @@ def run_command(args: argparse.Namespace) -> int:
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
     with _served(endpoint, args.concurrency) as served:
         options = RunOptions(
-            endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=args.limit,
+            endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
         )
-        summary = _run_with_progress(options)
+        if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
+            _print_plan(options, sent=not args.dry_run)
+            if args.dry_run:
+                return 0
+        summary = _run_with_progress(options, args.quiet)
     return _report(summary, out, floors, args.exclude_rejected)
 
 
-def _run_with_progress(options: RunOptions) -> RunSummary:
+def _print_plan(options: RunOptions, sent: bool) -> None:
+    from ..plan import plan_run, plan_table
+
+    model, plans = asyncio.run(plan_run(options))
+    title = f"plan: {model} @ {options.endpoint.name} -> {options.out}"
+    (console if sent else stdout).print(plan_table(plans, title))
+    basis = "prompt tok estimated (~4 characters a token); completion tok and cost are ceilings (max_tokens)"
+    console.print(basis if sent else f"dry run, nothing sent: {basis}")
+
+
+def _run_with_progress(options: RunOptions, quiet: bool) -> RunSummary:
+    from ..progress import choose_mode, track
     from ..runner import run_evaluation
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("in flight {task.fields[in_flight]}  retries {task.fields[retries]}  {task.fields[tps]:.0f} tok/s"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    state: dict[str, Any] = {}
-
-    def on_start(stats: Any, pool: Any) -> None:
-        state["stats"], state["pool"] = stats, pool
-        state["task"] = progress.add_task("requests", total=stats.total or None, in_flight=0, retries=0, tps=0.0)
-
-    async def refresh() -> None:
-        while True:
-            if "task" in state:
-                stats, pool = state["stats"], state["pool"]
-                in_flight = sum(r.in_flight for r in pool.replicas)
-                progress.update(state["task"], completed=stats.done, in_flight=in_flight, retries=stats.retries,
-                                tps=stats.tokens_per_s())
-            await asyncio.sleep(0.2)
-
-    async def main() -> RunSummary:
-        ticker = asyncio.create_task(refresh())
-        try:
-            return await run_evaluation(options, on_start=on_start)
-        finally:
-            ticker.cancel()
-            if "task" in state:
-                progress.update(state["task"], completed=state["stats"].done, in_flight=0)
-
-    with progress:
-        try:
-            return asyncio.run(main())
-        except UserError:  # the run stopped on one line of its own: no half-drawn bar above it
-            if "task" in state:
-                progress.remove_task(state["task"])
-            raise
+    return track(lambda on_start: run_evaluation(options, on_start=on_start), choose_mode(console, quiet), console)
 
 
 def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_rejected: bool) -> int:
@@ -206,19 +193,31 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
     print_rejected(summary.rejected, exclude_rejected, console)
     console.print(f"run folder: {out}")
     if summary.stopped_reason:
-        console.print(f"stopped early: {summary.stopped_reason}; rerun the same command to continue")
+        alerts.print(f"stopped early: {summary.stopped_reason}; rerun the same command to continue")
     failed = _missed_floors(summary.results, floors)
     if summary.errors:
-        console.print(f"{len(summary.errors)} sample(s) ended in errors:")
+        alerts.print(f"{len(summary.errors)} sample(s) ended in errors:")
         for task, sample_id, error in summary.errors[:20]:
-            console.print(f"  {task} {sample_id}: {error}", markup=False)
+            alerts.print(f"  {task} {sample_id}: {error}", markup=False)
         if len(summary.errors) > 20:
-            console.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
+            alerts.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
     if summary.n_missing:
-        console.print(f"{summary.n_missing} sample(s) not sent yet")
+        alerts.print(f"{summary.n_missing} sample(s) not sent yet")
+    for command in next_steps(out):
+        console.print(f"next: {command}", markup=False)
     if failed:
         raise GateFailed("--fail-under: " + "; ".join(failed))
     return 3 if summary.errors or summary.n_missing else 0
+
+
+def next_steps(out: Path) -> list[str]:
+    """The report of this run; and, when other finished runs sit beside it, the comparison with the newest."""
+    steps = [f"clue report {shlex.quote(str(out))} --html report.html"]
+    others = [p for p in out.parent.iterdir() if p != out and (p / "results.json").is_file()] if out.parent.is_dir() else []
+    if others:
+        baseline = max(others, key=lambda p: (p / "results.json").stat().st_mtime)
+        steps.append(f"clue compare {shlex.quote(str(baseline))} {shlex.quote(str(out))}")
+    return steps
 
 
 def _missed_floors(results: dict[str, Any], floors: dict[str, float]) -> list[str]:
