@@ -20,7 +20,8 @@ from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.request import PROTOCOL_VERSION, Request
-from .store import Store, read_manifest, utc_now, write_manifest
+from .run_lock import run_lock
+from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
@@ -56,6 +57,7 @@ class RunOptions:
     scoring: Any = None  # clue_client.scoring.ScoringOptions
     backoff: Backoff = Backoff()
     longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
+    retry_errors: bool = False  # send stored errors again (refused and given-up alike), not only missing answers
 
 
 @dataclass
@@ -232,9 +234,9 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
                    frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
     identity = endpoint.identity(model)
     manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
-    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history
+    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history and stored count
         earlier = read_manifest(options.out)
-        manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_")})
+        manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
     (options.out / "samples").mkdir(parents=True, exist_ok=True)
     unique: dict[str, Request] = {}
@@ -248,12 +250,19 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
 async def run_evaluation(
     options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None = None
 ) -> RunSummary:
-    """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout."""
+    """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout.
+
+    Holds the run folder's lock throughout: a second run on the same folder stops at once (exit 2)."""
+    with run_lock(options.out):
+        return await _run_locked(options, on_start)
+
+
+async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None) -> RunSummary:
     prepared = await prepare_run(options)
     endpoint, model, manifest, out = prepared.endpoint, prepared.model, prepared.manifest, options.out
     stopped_reason = None
-    with Store(out / "store.sqlite") as store:
-        pending = store.missing(prepared.requests)
+    with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
+        pending = store.missing(prepared.requests, options.retry_errors)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
                           backoff=options.backoff) as engine:
             engine.stats.total = len(pending)
@@ -266,6 +275,7 @@ async def run_evaluation(
             finally:
                 manifest["replicas"] = engine.pool.summary()
                 manifest["finished_at"] = utc_now()
+                manifest[STORED_KEY] = store.count()
                 write_manifest(out, manifest)
             stopped_reason = engine.stats.stopped_reason
     summary = score_run_dir(out, options.scoring)
@@ -273,11 +283,11 @@ async def run_evaluation(
     return summary
 
 
-def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataFrame]:
+def _joined_frames(run_dir: Path, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:
     """Prompts joined with stored responses: one frame per task in the scoring hand-over shape."""
     frames = {}
-    with Store(run_dir / "store.sqlite") as store:
-        for task_id in task_ids:
+    with Store(run_dir / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
+        for task_id in manifest["tasks"]:
             path = run_dir / "samples" / f"{task_id}.parquet"
             if not path.is_file():
                 raise UserError(f"{path}: missing; was this run folder written by `clue run`?")
@@ -305,11 +315,16 @@ def _mark_rejected(frame: pl.DataFrame) -> pl.DataFrame:
 
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     """Score a run folder from its stored answers only (no network) and write predictions + results."""
+    with run_lock(run_dir, create=False):
+        return _score_locked(run_dir, scoring_options)
+
+
+def _score_locked(run_dir: Path, scoring_options: Any) -> RunSummary:
     from .scoring import ScoringOptions, score_run, write_results, write_scored
     from .scoring.versions import scorer_versions
 
     manifest = read_manifest(run_dir)
-    frames = _joined_frames(run_dir, manifest["tasks"])
+    frames = _joined_frames(run_dir, manifest)
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
     scoring_options = scoring_options or ScoringOptions()
     scored, results = score_run(answered, scoring_options)
