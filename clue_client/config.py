@@ -19,20 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError
 
-__all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url"]
+__all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
+           "MAX_TEMPERATURE"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
 TIMEOUT_BASE_S = 60.0  # the part of a request's default timeout that does not grow with its size
 
+#: What OpenAI-compatible servers accept; the file and ``--temperature`` are checked against the same range.
+MAX_TEMPERATURE = 2.0
+
 
 class Sampling(BaseModel):
     """Sampling defaults sent with every request (CLUE's published numbers used greedy decoding)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    temperature: float = 0.0
-    top_p: float = 1.0
+    temperature: float = Field(default=0.0, ge=0.0, le=MAX_TEMPERATURE)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = None
 
 
@@ -67,8 +71,8 @@ class _EndpointModel(BaseModel):
         if not (self.base_url or self.base_urls or self.embedded):
             raise ValueError("needs base_url (or base_urls, or embedded = true)")
         for url in self.urls():
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-                raise ValueError(f"'{url}' is not an http(s) URL")
+            if (problem := url_problem(url)) is not None:
+                raise ValueError(problem)
         return self
 
     def urls(self) -> list[str]:
@@ -153,6 +157,20 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server address (not http(s), no host, port outside 1-65535), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"'{url}' is not an http(s) URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return f"'{url}' has an invalid port (expected a number from 1 to 65535)"
+    return None
+
+
 def normalize_base_url(url: str) -> str:
     """Accept ``http://host:8000`` as well as ``http://host:8000/v1``; no trailing slash."""
     url = url.rstrip("/")
@@ -231,8 +249,8 @@ def resolve_endpoint(name_or_url: str, config_path: Path | None = None) -> Endpo
     """A configured endpoint by name, or an ad-hoc one from a URL (hosted unless loopback/private)."""
     if is_url(name_or_url):
         url = normalize_base_url(name_or_url)
-        if not urlsplit(url).hostname:
-            raise ConfigError(f"--endpoint: '{name_or_url}' is not a valid URL")
+        if (problem := url_problem(name_or_url)) is not None:
+            raise ConfigError(f"--endpoint: {problem}")
         return Endpoint(name=url, base_urls=(url,), hosted=not is_private_host(url))
     endpoints = load_endpoints(config_path)
     if name_or_url not in endpoints:

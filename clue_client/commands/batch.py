@@ -18,7 +18,7 @@ from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import LONGHEALTH_BUDGET_HELP, _endpoint
+from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
-    ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    ex.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     ex.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     ex.set_defaults(func=export_command)
 

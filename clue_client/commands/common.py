@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import math
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["add_scoring_flags", "scoring_options", "print_results", "print_rejected"]
+__all__ = ["add_scoring_flags", "scoring_options", "print_results", "print_rejected", "number"]
 
 stdout = Console(highlight=False)
+
+
+def number(kind: type = float, low: float | None = None, high: float | None = None,
+           above: float | None = None, below: float | None = None) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses ``kind`` within bounds (``low``/``high`` inclusive, ``above``/``below``
+    exclusive), so ``--temperature -1`` or ``--bootstrap -5`` is a one-line usage error, not a request."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {'a whole number' if kind is int else 'a number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+        for bound, ok, words in ((low, lambda b: value >= b, "at least"), (high, lambda b: value <= b, "at most"),
+                                 (above, lambda b: value > b, "above"), (below, lambda b: value < b, "below")):
+            if bound is not None and not ok(bound):
+                raise argparse.ArgumentTypeError(f"{text} is out of range: must be {words} {bound:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +40,12 @@ def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--clue-compat", action="store_true",
                        help="reproduce CLUE's first-sample-counted-twice mean for MedNLI and MeDiSumCode")
     group.add_argument("--bertscore-model", help="BERTScore model name or local path (default: CLUE's SciBERT)")
-    group.add_argument("--bertscore-layer", type=int, help="BERTScore layer (default: 8 for SciBERT)")
+    group.add_argument("--bertscore-layer", type=number(int, low=1), help="BERTScore layer (default: 8 for SciBERT)")
     group.add_argument("--no-bertscore", action="store_true", help="skip BERTScore (tasks are marked partial)")
     group.add_argument("--umls-model", help="local path of the scispacy model for UMLS F1")
     group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
     group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
-    group.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
+    group.add_argument("--bootstrap", type=number(int, low=0), default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
     group.add_argument("--exclude-rejected", action="store_true",
                        help="leave samples the server refused for good (context overflow) out of the scores "
                             "(tasks marked partial) instead of scoring them as empty answers, as CLUE does")

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 
-from ..config import Endpoint, resolve_endpoint
+from ..config import MAX_TEMPERATURE, Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from .common import add_scoring_flags, print_rejected, print_results, scoring_options, stdout
+from .common import add_scoring_flags, number, print_rejected, print_results, scoring_options, stdout
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
@@ -36,6 +36,9 @@ PLUMBING_NOTE = (
 )
 
 
+TEMPERATURE = number(float, low=0, high=MAX_TEMPERATURE)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="evaluate an endpoint on CLUE tasks")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="endpoint name from endpoints.toml, or a URL (default: local)")
@@ -49,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     p.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
-    p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
+    p.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
+    p.add_argument("--max-cost", type=number(float, low=0), help="stop sending (resumable) before the cost would pass this amount")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)

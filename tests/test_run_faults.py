@@ -1,0 +1,193 @@
+"""Hostile conditions around a run folder, as a user meets them: `clue run` in a subprocess over real
+loopback HTTP, with real file-system faults (a tmpfs that fills up or turns read-only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_clue
+from fake_server import FakeServer
+from small_disk import read_only, resize, tmpfs
+from test_run_cli import label_responder, mednli_dir, stored_prompt_ids
+
+FLAGS = ("--tasks", "mednli", "--no-bertscore", "--no-umls")
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one `clue: error:` line (a progress bar may stand above it), and no traceback anywhere."""
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("clue")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def start_run(server: FakeServer, data: Path, out: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "clue_client", "run", "--endpoint", server.base_url, "--data-dir", str(data),
+               "--out", str(out), "--concurrency", "2", *FLAGS]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_answers(server: FakeServer, n: int, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and sum(server.answered.values()) < n:
+        time.sleep(0.05)
+    assert sum(server.answered.values()) >= n, "the first run never got going"
+
+
+def test_second_run_on_the_same_folder_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 120), tmp_path / "run"
+    with FakeServer(responder=label_responder, delay_s=0.5) as server:  # slow: the first run outlasts the second
+        first = start_run(server, data, out)
+        try:
+            wait_for_answers(server, 4)
+            second = run_clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), *FLAGS)
+            assert first.poll() is None, "the first run must still hold the folder"
+        finally:
+            server.delay_s = 0.0
+            assert first.wait(120) == 0
+        assert second.returncode == 2
+        line = error_line(second)
+        assert f"pid {first.pid}" in line and "started 20" in line and "another clue process" in line
+        assert max(server.requests.values()) == 1 and len(server.requests) == 117, "nothing was sent twice"
+    assert not (out / ".lock").exists(), "a finished run releases its lock"
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 120), tmp_path / "run"
+    with FakeServer(responder=label_responder, delay_s=0.05) as server:
+        first = start_run(server, data, out)
+        wait_for_answers(server, 10)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        assert json.loads((out / ".lock").read_text())["pid"] == first.pid, "the dead run's lock is left behind"
+        again = run_clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), *FLAGS)
+        assert again.returncode == 0, again.stderr
+        assert len(server.answered) == 117
+    assert not (out / ".lock").exists()
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 5), tmp_path / "notes.txt"
+    out.write_text("my notes\n")
+    with FakeServer(responder=label_responder) as server:
+        for target in (out, out / "run"):
+            proc = run_clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(target), *FLAGS)
+            assert proc.returncode == 2
+            assert str(out) in error_line(proc) and "not a folder" in error_line(proc)
+        assert sum(server.requests.values()) == 0
+    assert out.read_text() == "my notes\n"
+
+
+def test_read_only_folder_is_one_line_and_keeps_the_run(tmp_path: Path) -> None:
+    data = mednli_dir(tmp_path, 8)
+    with FakeServer(responder=label_responder) as server, tmpfs(tmp_path / "disk", "4m") as disk:
+        out = disk / "run"
+        args = ("run", "--endpoint", server.base_url, "--data-dir", str(data), *FLAGS)
+        assert run_clue(*args, "--out", str(out)).returncode == 0
+        before = {p.name: digest(p) for p in out.rglob("*") if p.is_file()}
+        read_only(disk)
+        try:
+            for target in (out, disk / "fresh"):
+                proc = run_clue(*args, "--out", str(target))
+                assert proc.returncode == 2 and "read-only" in error_line(proc), proc.stderr
+        finally:
+            read_only(disk, on=False)
+        assert {p.name: digest(p) for p in out.rglob("*") if p.is_file()} == before
+        assert sum(server.requests.values()) == 5, "nothing is sent when nothing could be stored"
+
+
+def test_disk_full_mid_run_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
+    data = mednli_dir(tmp_path, 240)
+    long_answer = lambda body: label_responder(body) + " because" + " reasons" * 60
+    with FakeServer(responder=long_answer) as server, tmpfs(tmp_path / "disk", "200k") as disk:
+        out = disk / "run"
+        args = ("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), "--concurrency", "2", *FLAGS)
+        full = run_clue(*args)
+        assert full.returncode == 2
+        assert "the disk is full" in error_line(full) and str(out) in error_line(full)
+        assert leftovers(out) == [] and not (out / ".lock").exists()
+        stored = stored_prompt_ids(out / "store.sqlite")
+        assert 0 < len(stored) < 237, "the disk must fill mid-run"
+        resize(disk, "8m")  # the user frees space and reruns the same command
+        again = run_clue(*args)
+        assert again.returncode == 0, again.stderr
+        assert all(server.requests[pid] == 1 for pid in stored), "an answer stored before the disk filled was sent again"
+        assert len(server.answered) == 237
+        assert json.loads((out / "results.json").read_text())["tasks"]["mednli"]["n"] == 237
+
+
+def test_damaged_store_is_one_line_and_left_as_it_is(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 200), tmp_path / "run"
+    with FakeServer(responder=lambda body: label_responder(body) + " x" * 200) as server:
+        args = ("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), *FLAGS)
+        assert run_clue(*args).returncode == 0
+        store = out / "store.sqlite"
+        with sqlite3.connect(store) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw = bytearray(store.read_bytes())
+        middle = len(raw) // 2
+        raw[middle:middle + 8192] = os.urandom(8192)  # garbage in the middle, a valid header
+        store.write_bytes(bytes(raw))
+        damaged = digest(store)
+        sent = sum(server.requests.values())
+        for proc in (run_clue(*args), run_clue("score", str(out), "--no-bertscore", "--no-umls")):
+            assert proc.returncode == 2
+            line = error_line(proc)
+            assert "the store is damaged" in line and ".recover" in line, line
+        assert digest(store) == damaged and sum(server.requests.values()) == sent
+
+
+def test_empty_store_beside_a_manifest_with_answers_is_a_lost_store(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 20), tmp_path / "run"
+    with FakeServer(responder=label_responder) as server:
+        args = ("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), *FLAGS)
+        assert run_clue(*args).returncode == 0
+        for name in ("store.sqlite-wal", "store.sqlite-shm"):
+            (out / name).unlink(missing_ok=True)
+        (out / "store.sqlite").write_bytes(b"")
+        for proc in (run_clue(*args), run_clue("score", str(out), "--no-bertscore", "--no-umls")):
+            assert proc.returncode == 2
+            assert "holds 0 response(s) but manifest.json recorded 17" in error_line(proc), proc.stderr
+        assert sum(server.requests.values()) == 17, "the lost store must not be silently refilled"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--temperature", "-1"], "argument --temperature: -1 is out of range: must be at least 0"),
+        (["--temperature", "nan"], "argument --temperature: 'nan' is not a finite number"),
+        (["--bootstrap", "-5"], "argument --bootstrap: -5 is out of range: must be at least 0"),
+        (["--max-cost", "-0.5"], "argument --max-cost: -0.5 is out of range"),
+        (["--bertscore-layer", "0"], "argument --bertscore-layer: 0 is out of range"),
+        (["--endpoint", "http://127.0.0.1:99999/v1"], "has an invalid port (expected a number from 1 to 65535)"),
+        (["--endpoint", "http://127.0.0.1:0"], "has an invalid port"),
+    ],
+)
+def test_bad_numbers_are_one_line_and_nothing_is_sent(tmp_path: Path, extra: list[str], expected: str) -> None:
+    data = mednli_dir(tmp_path, 5)
+    with FakeServer(responder=label_responder) as server:
+        args = {"--endpoint": server.base_url, "--data-dir": str(data), "--out": str(tmp_path / "run")}
+        args.update(zip(extra[::2], extra[1::2]))
+        proc = run_clue("run", *[item for pair in args.items() for item in pair], *FLAGS)
+        assert proc.returncode == 2
+        assert expected in error_line(proc)
+        assert server.auth_headers == [], "nothing may reach the server"
+    assert leftovers(tmp_path) == []
