@@ -140,6 +140,11 @@ class Endpoint:
             return self.timeout_s
         return TIMEOUT_BASE_S + prompt_tokens / 100 + (max_tokens or 0) / 4
 
+    def secrets(self) -> list[str]:
+        """Every secret value this endpoint sends (the API key), so server text can be scrubbed of it."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return [key] if key else []
+
     def with_overrides(self, **changes: Any) -> "Endpoint":
         """Command line over file: only values actually given replace the file's."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

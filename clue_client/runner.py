@@ -20,6 +20,7 @@ from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.request import PROTOCOL_VERSION, Request
+from .redact import Redactor
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
@@ -219,14 +220,17 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
     _require_data(options.data_dir, options.tasks)
-    async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.request_timeout_s()) as client:
-        if offline:
-            model, server_models = offline_model(options), []
-            if model is None:
-                raise UserError("building prompts without the server needs --model and no longhealth task")
-        else:
-            model, server_models = await resolve_model(client, endpoint, options.model)
-        frames, notes = await _build_samples(client, endpoint, model, options)
+    try:
+        async with httpx.AsyncClient(headers=_auth_headers(endpoint), timeout=endpoint.request_timeout_s()) as client:
+            if offline:
+                model, server_models = offline_model(options), []
+                if model is None:
+                    raise UserError("building prompts without the server needs --model and no longhealth task")
+            else:
+                model, server_models = await resolve_model(client, endpoint, options.model)
+            frames, notes = await _build_samples(client, endpoint, model, options)
+    except UserError as exc:  # may quote the server (a tokenizer's error body): never its key
+        raise type(exc)(Redactor.of(endpoint.secrets()).text(str(exc))) from None
     return write_prepared(options, endpoint, model, server_models, frames, notes)
 
 

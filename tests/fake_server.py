@@ -33,7 +33,7 @@ from aiohttp import web
 
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
-FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx")
+FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "echo400", "echo500")
 
 
 def tokenize(text: str) -> list[str]:
@@ -93,6 +93,7 @@ class FakeServer:
     rate_limited: int = 0  # 429s sent by the window limit
     idle_close_s: float | None = None  # keep-alive connections idle this long are treated as closed
     stale_closes: int = 0  # requests dropped because their connection had been idle too long
+    echo_auth: bool = False  # error bodies quote the Authorization header, as some proxies do
 
     def __post_init__(self) -> None:
         self._vocab: dict[str, int] = {}
@@ -189,11 +190,18 @@ class FakeServer:
         header = request.headers.get("Authorization", "")
         self.auth_headers.append(header)
         if self.api_key is not None and header != f"Bearer {self.api_key}":
+            message = "Incorrect API key provided" + (f": {header}" if self.echo_auth else "")
             return web.json_response(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}},
+                {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
                 status=401,
             )
         return None
+
+    @staticmethod
+    def _echo(request: web.Request, status: int) -> web.Response:
+        """An error quoting the Authorization header across the 300-character mark clients cut messages at."""
+        message = "upstream rejected the request " + "." * 220 + f" headers: Authorization: {request.headers.get('Authorization', '')}"
+        return web.json_response({"error": {"message": message, "type": "proxy_error"}}, status=status)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         if self.idle_close_s is not None and self._stale(request):
@@ -257,6 +265,8 @@ class FakeServer:
                 status=429,
                 headers={"Retry-After": self.retry_after},
             )
+        if fault in ("echo400", "echo500"):
+            return self._echo(request, int(fault[4:]))
         if fault in ("500", "503"):
             return web.json_response({"error": {"message": "server error", "type": "server_error"}}, status=int(fault))
         if fault == "drop":

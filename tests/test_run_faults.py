@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from conftest import REPO, run_clue
@@ -191,3 +192,37 @@ def test_bad_numbers_are_one_line_and_nothing_is_sent(tmp_path: Path, extra: lis
         assert expected in error_line(proc)
         assert server.auth_headers == [], "nothing may reach the server"
     assert leftovers(tmp_path) == []
+
+
+def test_a_key_echoed_by_the_server_is_redacted_everywhere(tmp_path: Path) -> None:
+    secret = "sk-echo-" + "4b7d2e9a1c" * 3
+    data, out = mednli_dir(tmp_path, 6), tmp_path / "run"
+    echoes = {}
+
+    def plan(pid: str, attempt: int) -> str | None:
+        if len(echoes) < 2 and pid not in echoes:
+            echoes[pid] = ("echo400", "echo500")[len(echoes)]
+        return echoes.get(pid)
+
+    with FakeServer(api_key=secret, echo_auth=True, responder=label_responder, fault_for=plan) as server:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.proxy]\nbase_url = "{server.base_url}"\napi_key_env = "CLUE_TEST_SECRET"\n'
+                          "allow_credentialed_data = true\nmax_retries = 1\n")
+        args = ("run", "--endpoint", "proxy", "--config", str(config), "--data-dir", str(data), *FLAGS)
+        proc = run_clue(*args, "--out", str(out), env={"CLUE_TEST_SECRET": secret})
+        assert proc.returncode == 3, proc.stderr
+        squeezed = "".join(proc.stderr.split())  # the console wraps long lines
+        assert squeezed.count("Authorization:Bearer[redacted]") == 2, "both errors are listed, scrubbed"
+        wrong = run_clue(*args, "--out", str(tmp_path / "wrong"), env={"CLUE_TEST_SECRET": secret[:-1] + "X"})
+        assert wrong.returncode == 2 and "rejected the API key" in error_line(wrong)
+        assert any(secret in line for line in server.auth_headers), "the server did echo a real key"
+    for output in (proc.stdout, proc.stderr, wrong.stdout, wrong.stderr):
+        assert secret[:10] not in output
+    errors = pl.read_parquet(out / "predictions" / "mednli.parquet")["error"].drop_nulls().to_list()
+    with sqlite3.connect(out / "store.sqlite") as db:
+        stored = [e for (e,) in db.execute("SELECT error FROM responses WHERE error IS NOT NULL")]
+    assert len(errors) == len(stored) == 2
+    for text in errors + stored:
+        assert "[redacted]" in text and secret[:10] not in text
+    for path in (p for p in tmp_path.rglob("*") if p.is_file() and p != config):
+        assert secret[:10].encode() not in path.read_bytes(), path
