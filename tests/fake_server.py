@@ -33,7 +33,7 @@ from aiohttp import web
 
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
-FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "echo400", "echo500")
+FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "echo400", "echo500", "length", "null")
 
 
 def tokenize(text: str) -> list[str]:
@@ -286,7 +286,8 @@ class FakeServer:
             "id": f"chatcmpl-{pid}",
             "object": "chat.completion",
             "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None if fault == "null" else text},
+                         "finish_reason": "length" if fault == "length" else "stop"}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": len(completion_ids),

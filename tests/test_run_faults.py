@@ -226,3 +226,52 @@ def test_a_key_echoed_by_the_server_is_redacted_everywhere(tmp_path: Path) -> No
         assert "[redacted]" in text and secret[:10] not in text
     for path in (p for p in tmp_path.rglob("*") if p.is_file() and p != config):
         assert secret[:10].encode() not in path.read_bytes(), path
+
+
+def test_retry_errors_resends_refused_and_given_up_samples(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 8), tmp_path / "run"
+    broken: dict[str, str] = {}
+
+    def plan(pid: str, attempt: int) -> str | None:
+        if len(broken) < 2 and pid not in broken:
+            broken[pid] = ("400ctx", "500")[len(broken)]  # one refused for good, one given up after retries
+        return broken.get(pid) if server.fault_for is plan else None
+
+    with FakeServer(responder=label_responder, fault_for=plan) as server:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.e]\nbase_url = "{server.base_url}"\nmax_retries = 0\n')
+        args = ("run", "--endpoint", "e", "--config", str(config), "--data-dir", str(data), "--out", str(out), *FLAGS)
+        first = run_clue(*args)
+        assert first.returncode == 3 and "--retry-errors" in first.stderr, first.stderr
+        refused = next(pid for pid, fault in broken.items() if fault == "400ctx")
+        server.fault_for = lambda pid, attempt: None  # the server is fixed
+        plain = run_clue(*args)
+        assert plain.returncode == 3 and server.requests[refused] == 1, "a plain rerun keeps a refusal as it is"
+        assert sum(server.requests.values()) == 5 + 1, "a plain rerun re-sends only the given-up sample"
+        fixed = run_clue(*args, "--retry-errors")
+        assert fixed.returncode == 0, fixed.stderr
+        assert server.requests[refused] == 2 and sum(server.requests.values()) == 7, "only the refused one went again"
+    task = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
+    assert task["n"] == 5 and task["n_errors"] == 0
+
+
+def test_truncated_and_empty_answers_are_counted(tmp_path: Path) -> None:
+    data, out = mednli_dir(tmp_path, 12), tmp_path / "run"
+    odd: dict[str, str] = {}
+
+    def plan(pid: str, attempt: int) -> str | None:
+        if len(odd) < 5 and pid not in odd:
+            odd[pid] = ("length", "length", "null", "null", "null")[len(odd)]
+        return odd.get(pid)
+
+    with FakeServer(responder=label_responder, fault_for=plan) as server:
+        proc = run_clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out),
+                        "--concurrency", "1", *FLAGS)
+        assert proc.returncode == 0, proc.stderr
+    task = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
+    assert (task["n"], task["n_truncated"], task["n_empty"]) == (9, 2, 3)
+    header = next(line for line in proc.stdout.splitlines() if "truncated" in line)
+    row = next(line for line in proc.stdout.splitlines() if line.strip("│┃ ").startswith("mednli"))
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    names = [c.strip() for c in header.replace("┃", "│").split("│")[1:-1]]
+    assert (cells[names.index("truncated")], cells[names.index("empty")]) == ("2", "3")

@@ -78,14 +78,15 @@ def _ci(ci: list[float | None] | None) -> str:
 def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
     table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}")
-    for column in ("task", "score %", "95% CI", "n", "errors", "rejected", "partial"):
+    for column in ("task", "score %", "95% CI", "n", "errors", "rejected", "truncated", "empty", "partial"):
         table.add_column(column, justify="left" if column in ("task", "partial") else "right")
     for task_id, task in results.get("tasks", {}).items():
         table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
-                      str(task.get("n_errors", 0)), str(task.get("n_rejected", 0)), ", ".join(task.get("partial") or []))
+                      str(task.get("n_errors", 0)), str(task.get("n_rejected", 0)), str(task.get("n_truncated", 0)),
+                      str(task.get("n_empty", 0)), ", ".join(task.get("partial") or []))
     for level in ("level1", "level2"):
         ci = (results.get("levels_ci95") or {}).get(level)
-        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "", "")
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), "", "", "", "", "", "")
     stdout.print(table)
 
 

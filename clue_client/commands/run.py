@@ -57,6 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    p.add_argument("--retry-errors", action="store_true",
+                   help="send stored errors again, refused and given-up alike (default: only what is missing or given up)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     p.add_argument("--dry-run", action="store_true",
                    help="send nothing: print per task the samples, answers already stored, requests to send, "
@@ -148,7 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
-            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
+            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)
@@ -188,6 +190,8 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
             alerts.print(f"  {task} {sample_id}: {error}", markup=False)
         if len(summary.errors) > 20:
             alerts.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
+        alerts.print("a rerun re-sends only the given-up ones; add --retry-errors to send every errored sample "
+                     "again (refused ones too), e.g. after fixing the server")
     if summary.n_missing:
         alerts.print(f"{summary.n_missing} sample(s) not sent yet")
     for command in next_steps(out):
