@@ -163,10 +163,18 @@ def is_url(text: str) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a server address (not http(s), no host, port outside 1-65535), or None."""
-    parts = urlsplit(url)
+    """Why ``url`` cannot be a server address (not http(s), no host, a bad IP, port outside 1-65535), or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        return f"'{url}' is not a valid URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"'{url}' is not an http(s) URL"
+    if parts.hostname.replace(".", "").isdigit():  # looks like IPv4: must be one
+        try:
+            ipaddress.IPv4Address(parts.hostname)
+        except ValueError:
+            return f"'{url}' has an invalid IPv4 address"
     try:
         port = parts.port
     except ValueError:
@@ -253,9 +261,9 @@ def load_endpoints(path: Path | None = None) -> dict[str, Endpoint]:
 def resolve_endpoint(name_or_url: str, config_path: Path | None = None) -> Endpoint:
     """A configured endpoint by name, or an ad-hoc one from a URL (hosted unless loopback/private)."""
     if is_url(name_or_url):
-        url = normalize_base_url(name_or_url)
         if (problem := url_problem(name_or_url)) is not None:
             raise ConfigError(f"--endpoint: {problem}")
+        url = normalize_base_url(name_or_url)
         return Endpoint(name=url, base_urls=(url,), hosted=not is_private_host(url))
     endpoints = load_endpoints(config_path)
     if name_or_url not in endpoints:

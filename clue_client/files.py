@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,13 +35,21 @@ def describe_os_error(path: Path, exc: OSError) -> str:
     return f"{path}: cannot write: {hint}"
 
 
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how polars (Rust) reports an I/O failure
+
+
 @contextlib.contextmanager
 def disk_errors(path: Path) -> Iterator[None]:
-    """Turn an OSError while writing ``path`` into a one-line UserError."""
+    """Turn an OSError (or a library's wrapped one) while writing ``path`` into a one-line UserError."""
     try:
         yield
     except OSError as exc:
         raise UserError(describe_os_error(Path(exc.filename or path), exc)) from None
+    except Exception as exc:
+        if (found := _RUST_OS_ERROR.search(str(exc))) is None:
+            raise
+        code = int(found.group(1))
+        raise UserError(describe_os_error(path, OSError(code, os.strerror(code)))) from None
 
 
 def ensure_folder(path: Path) -> None:

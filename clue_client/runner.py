@@ -20,6 +20,7 @@ from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.request import PROTOCOL_VERSION, Request
+from .files import replace_atomically
 from .redact import Redactor
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
@@ -242,11 +243,10 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
         earlier = read_manifest(options.out)
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
-    (options.out / "samples").mkdir(parents=True, exist_ok=True)
     unique: dict[str, Request] = {}
     for task_id, frame in frames.items():
         keyed, requests = _requests_for(frame, identity, endpoint.sampling)
-        keyed.write_parquet(options.out / "samples" / f"{task_id}.parquet")
+        replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
         unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
     return PreparedRun(endpoint, model, manifest, list(unique.values()))
 

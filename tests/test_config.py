@@ -37,6 +37,8 @@ def test_shipped_file_has_the_four_examples() -> None:
         ('[endpoints.a]\nmodel = "m"\n', "endpoint 'a': key '(table)': needs base_url"),
         ('[endpoints.a]\nbase_url = "ftp://x"\n', "is not an http(s) URL"),
         ('[endpoints.a]\nbase_url = "http://127.0.0.1:99999/v1"\n', "has an invalid port (expected a number from 1 to 65535)"),
+        ('[endpoints.a]\nbase_url = "http://[::1/v1"\n', "is not a valid URL"),
+        ('[endpoints.a]\nbase_url = "http://999.0.0.1:8000"\n', "has an invalid IPv4 address"),
         ('[endpoints.a]\nbase_urls = ["http://127.0.0.1:8000", "http://127.0.0.1:0"]\n', "'http://127.0.0.1:0' has an invalid port"),
         ('[endpoints.a]\nbase_url = "http://127.0.0.1:1"\nsampling = { temperature = -1.0 }\n', "key 'sampling.temperature'"),
         ('[endpoints.a]\nbase_url = "http://127.0.0.1:1"\nsampling = { top_p = 0.0 }\n', "key 'sampling.top_p'"),

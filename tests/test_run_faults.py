@@ -135,6 +135,14 @@ def test_disk_full_mid_run_is_one_line_and_loses_nothing(tmp_path: Path) -> None
         assert json.loads((out / "results.json").read_text())["tasks"]["mednli"]["n"] == 237
 
 
+def test_disk_too_small_for_the_prompts_is_one_line(tmp_path: Path) -> None:
+    data = mednli_dir(tmp_path, 240)
+    with FakeServer(responder=label_responder) as server, tmpfs(tmp_path / "disk", "8k") as disk:
+        proc = run_clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(disk / "run"), *FLAGS)
+        assert proc.returncode == 2 and "the disk is full" in error_line(proc), proc.stderr
+        assert leftovers(disk) == [] and sum(server.requests.values()) == 0
+
+
 def test_damaged_store_is_one_line_and_left_as_it_is(tmp_path: Path) -> None:
     data, out = mednli_dir(tmp_path, 200), tmp_path / "run"
     with FakeServer(responder=lambda body: label_responder(body) + " x" * 200) as server:
@@ -180,6 +188,8 @@ def test_empty_store_beside_a_manifest_with_answers_is_a_lost_store(tmp_path: Pa
         (["--bertscore-layer", "0"], "argument --bertscore-layer: 0 is out of range"),
         (["--endpoint", "http://127.0.0.1:99999/v1"], "has an invalid port (expected a number from 1 to 65535)"),
         (["--endpoint", "http://127.0.0.1:0"], "has an invalid port"),
+        (["--endpoint", "http://[::1:8000"], "is not a valid URL"),
+        (["--endpoint", "http://999.0.0.1:8000"], "has an invalid IPv4 address"),
     ],
 )
 def test_bad_numbers_are_one_line_and_nothing_is_sent(tmp_path: Path, extra: list[str], expected: str) -> None:
