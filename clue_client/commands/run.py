@@ -146,7 +146,9 @@ def run_command(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or Path("runs") / _slug(endpoint.name)
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
-    with _served(endpoint, args.concurrency) as served:
+    from ..run_lock import run_lock
+
+    with run_lock(out), _served(endpoint, args.concurrency) as served:  # a busy folder starts no server
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
