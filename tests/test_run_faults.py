@@ -285,3 +285,20 @@ def test_truncated_and_empty_answers_are_counted(tmp_path: Path) -> None:
     cells = [c.strip() for c in row.split("│")[1:-1]]
     names = [c.strip() for c in header.replace("┃", "│").split("│")[1:-1]]
     assert (cells[names.index("truncated")], cells[names.index("empty")]) == ("2", "3")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["score", "RUN", "--bootstrap", "-5"], "argument --bootstrap: -5 is out of range: must be at least 0"),
+        (["batch", "export", "--endpoint", "x", "--run", "RUN", "--temperature", "-1"], "argument --temperature"),
+        (["compare", "RUN", "RUN", "--alpha", "1.5"], "argument --alpha: 1.5 is out of range: must be below 1"),
+        (["compare", "RUN", "RUN", "--resamples", "0"], "argument --resamples: 0 is out of range"),
+        (["serve", "local", "--port", "70000"], "argument --port: 70000 is out of range: must be at most 65535"),
+        (["serve", "vllm", "--model", "m", "--timeout", "-3"], "argument --timeout: -3 is out of range: must be above 0"),
+    ],
+)
+def test_numeric_flags_of_other_commands_are_checked(tmp_path: Path, argv: list[str], expected: str) -> None:
+    proc = run_clue(*[str(tmp_path) if a == "RUN" else a for a in argv])
+    assert proc.returncode == 2 and expected in error_line(proc)
+    assert list(tmp_path.iterdir()) == [], "a refused command writes nothing"

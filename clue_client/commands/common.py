@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 from typing import Any, Callable
 
 from rich.console import Console
@@ -25,9 +26,9 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
             raise argparse.ArgumentTypeError(f"'{text}' is not {'a whole number' if kind is int else 'a number'}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
-        for bound, ok, words in ((low, lambda b: value >= b, "at least"), (high, lambda b: value <= b, "at most"),
-                                 (above, lambda b: value > b, "above"), (below, lambda b: value < b, "below")):
-            if bound is not None and not ok(bound):
+        for bound, holds, words in ((low, operator.ge, "at least"), (high, operator.le, "at most"),
+                                    (above, operator.gt, "above"), (below, operator.lt, "below")):
+            if bound is not None and not holds(value, bound):
                 raise argparse.ArgumentTypeError(f"{text} is out of range: must be {words} {bound:g}")
         return value
 
