@@ -228,7 +228,8 @@ def test_a_key_echoed_by_the_server_is_redacted_everywhere(tmp_path: Path) -> No
         assert any(secret in line for line in server.auth_headers), "the server did echo a real key"
     for output in (proc.stdout, proc.stderr, wrong.stdout, wrong.stderr):
         assert secret[:10] not in output
-    errors = pl.read_parquet(out / "predictions" / "mednli.parquet")["error"].drop_nulls().to_list()
+    predictions = pl.read_parquet(out / "predictions" / "mednli.parquet")
+    errors = [t for column in ("error", "rejected") for t in predictions[column].drop_nulls().to_list()]
     with sqlite3.connect(out / "store.sqlite") as db:
         stored = [e for (e,) in db.execute("SELECT error FROM responses WHERE error IS NOT NULL")]
     assert len(errors) == len(stored) == 2
@@ -256,13 +257,16 @@ def test_retry_errors_resends_refused_and_given_up_samples(tmp_path: Path) -> No
         refused = next(pid for pid, fault in broken.items() if fault == "400ctx")
         server.fault_for = lambda pid, attempt: None  # the server is fixed
         plain = run_clue(*args)
-        assert plain.returncode == 3 and server.requests[refused] == 1, "a plain rerun keeps a refusal as it is"
+        assert plain.returncode == 0 and server.requests[refused] == 1, "a plain rerun keeps a refusal as it is"
+        assert "--retry-errors" in plain.stderr, "the hint stands beside the refusal"
+        refusal = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
+        assert (refusal["n_rejected"], refusal["n_empty"]) == (1, 0), "a refusal is counted once, as rejected"
         assert sum(server.requests.values()) == 5 + 1, "a plain rerun re-sends only the given-up sample"
         fixed = run_clue(*args, "--retry-errors")
         assert fixed.returncode == 0, fixed.stderr
         assert server.requests[refused] == 2 and sum(server.requests.values()) == 7, "only the refused one went again"
     task = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
-    assert task["n"] == 5 and task["n_errors"] == 0
+    assert task["n"] == 5 and task["n_errors"] == 0 and task["n_rejected"] == 0
 
 
 def test_truncated_and_empty_answers_are_counted(tmp_path: Path) -> None:

@@ -192,8 +192,9 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
             alerts.print(f"  {task} {sample_id}: {error}", markup=False)
         if len(summary.errors) > 20:
             alerts.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
-        alerts.print("a rerun re-sends only the given-up ones; add --retry-errors to send every errored sample "
-                     "again (refused ones too), e.g. after fixing the server")
+    if summary.errors or summary.rejected:
+        alerts.print("a rerun re-sends only what was given up; --retry-errors sends every stored error again, "
+                     "refused and given-up alike (e.g. after fixing the server)")
     if summary.n_missing:
         alerts.print(f"{summary.n_missing} sample(s) not sent yet")
     for command in next_steps(out):
