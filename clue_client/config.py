@@ -136,6 +136,11 @@ class Endpoint:
             return self.timeout_s
         return TIMEOUT_BASE_S + prompt_tokens / 100 + (max_tokens or 0) / 4
 
+    def redact(self, text: str) -> str:
+        """``text`` without the API key: some servers quote the key they refused in their error message."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return text.replace(key, "[api key]") if key else text
+
     def with_overrides(self, **changes: Any) -> "Endpoint":
         """Command line over file: only values actually given replace the file's."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
