@@ -72,7 +72,8 @@ async def list_models(client: httpx.AsyncClient, base_url: str) -> list[dict]:
         said = parse_error_body(response.status_code, response.content)
         if response.status_code in (401, 403):
             raise UserError(f"{url} refused the API key ({said})")
-        raise UserError(f"{url} answered {said}; is this an OpenAI-compatible base URL?")
+        hint = "; is this an OpenAI-compatible base URL?" if response.status_code in (404, 405) else ""
+        raise UserError(f"{url} answered {said}{hint}")
     try:
         data = response.json().get("data")
     except (ValueError, AttributeError):
