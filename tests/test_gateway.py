@@ -75,6 +75,14 @@ def clue_run(config: Path, data: Path, out: Path, *extra: str, key: str = MASTER
                     "--out", str(out), "--no-bertscore", "--no-umls", *extra, env={KEY_ENV: key}, timeout=600)
 
 
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one line a stopped run prints, beside the progress bar it had drawn (``requests ━━━ 4/20 ...``)."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("requests ")]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
 def predictions(out: Path) -> pl.DataFrame:
     return pl.read_parquet(out / "predictions" / "mednli.parquet").select("sample_id", "prediction", "error")
 
@@ -164,7 +172,7 @@ def test_unchecked_a_wrong_model_or_key_stops_after_the_first_answers_and_stores
     sent_before = gateway.chat_requests()
     proc = clue_run(gateway_config(tmp_path, gateway, model), data, tmp_path / "run", "--no-model-check", key=key)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    line = one_line_error(proc)
+    line = error_line(proc)
     assert ("invalid_request_error" if case == "unknown model" else "no_db_connection") in line
     assert gateway.chat_requests() - sent_before <= CONCURRENCY
     with sqlite3.connect(tmp_path / "run" / "store.sqlite") as db:
