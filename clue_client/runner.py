@@ -92,8 +92,11 @@ def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-#: Hosts whose ``/models`` lists base models, not the deployment names requests use (Azure OpenAI).
+#: Where ``/models`` is known not to name everything requests may use, an unlisted model is only a warning:
+#: Azure OpenAI lists base models, not the deployment names requests use; TGI and llama.cpp's server answer
+#: any model name with the one model they serve (TGI's own docs send ``"model": "tgi"``).
 UNLISTED_DEPLOYMENT_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+ANY_NAME_KINDS = frozenset({"tgi", "llamacpp"})
 #: ``/models`` answers that mean "no model list here", not "you are misconfigured".
 NO_MODEL_LIST_STATUS = frozenset({404, 405, 501})
 
@@ -134,15 +137,18 @@ async def resolve_model(
 
 
 def _unlisted_model(endpoint: Endpoint, model: str, ids: list[str]) -> None:
-    """A model the server does not list: a warning where lists are known to omit deployments, else exit 2."""
+    """A model the server does not list: a warning where lists are known to be incomplete, else exit 2."""
     listed = ", ".join(ids[:20]) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "")
     host = urlsplit(endpoint.base_url).hostname or ""
     if host.endswith(UNLISTED_DEPLOYMENT_HOSTS):
-        log.warning("model '%s' is not among the ids %s lists (%s); Azure lists base models, not deployment "
-                    "names, so it is sent as given", model, endpoint.base_url, listed)
-        return
-    raise UserError(f"model '{model}' is not served by {endpoint.base_url}: it lists {listed}; "
-                    "pass one of those with --model (or --no-model-check to send it as given)")
+        why = "Azure lists base models, not deployment names"
+    elif endpoint.kind in ANY_NAME_KINDS:
+        why = f"a {endpoint.kind} server answers any model name with the one it serves"
+    else:
+        raise UserError(f"model '{model}' is not served by {endpoint.base_url}: it lists {listed}; "
+                        "pass one of those with --model (or --no-model-check to send it as given)")
+    log.warning("model '%s' is not among the ids %s lists (%s); %s, so it is sent as given",
+                model, endpoint.base_url, listed, why)
 
 
 def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:

@@ -80,6 +80,17 @@ def test_azure_deployment_names_only_warn(caplog: pytest.LogCaptureFixture) -> N
         _unlisted_model(other, "my-gpt4o-deployment", ["gpt-4o", "gpt-4o-mini"])
 
 
+def test_a_tgi_server_answers_any_model_name_so_it_is_only_warned(tmp_path: Path) -> None:
+    with FakeServer(model="org/served-model") as server:
+        config = tmp_path / "endpoints.toml"
+        config.write_text(f'[endpoints.tgi]\nbase_url = "{server.base_url}"\nkind = "tgi"\nmodel = "tgi"\n')
+        proc = run_clue(*RUN, "--endpoint", "tgi", "--config", str(config), "--out", str(tmp_path / "run"))
+        assert proc.returncode == 0, proc.stderr
+        assert sum(server.requests.values()) > 0
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("clue: warning:")]
+    assert len(warnings) == 1 and "model 'tgi' is not among the ids" in warnings[0] and "org/served-model" in warnings[0]
+
+
 def test_endpoints_check_prints_the_servers_own_error(tmp_path: Path) -> None:
     with FakeServer(fault_for=lambda pid, attempt: "503") as failing:
         proc = run_clue("endpoints", "check", failing.base_url)
