@@ -145,6 +145,12 @@ class Endpoint:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         return [key] if key else []
 
+    def redact(self, text: str) -> str:
+        """``text`` without this endpoint's secrets: some servers quote the key they refused."""
+        from .redact import Redactor
+
+        return Redactor.of(self.secrets()).text(text)
+
     def with_overrides(self, **changes: Any) -> "Endpoint":
         """Command line over file: only values actually given replace the file's."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -8,9 +8,11 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import polars as pl
@@ -19,6 +21,7 @@ from . import __version__
 from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
 from .errors import DataError, ServerUnreachable, UserError
+from .engine.outcome import parse_error_body
 from .engine.request import PROTOCOL_VERSION, Request
 from .files import replace_atomically
 from .redact import Redactor
@@ -29,6 +32,8 @@ __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
     "score_run_dir", "resolve_model", "offline_model",
 ]
+
+log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = {
     "key": pl.Utf8,
@@ -56,6 +61,7 @@ class RunOptions:
     fold_system: bool = False
     max_cost: float | None = None
     seed: int = 1
+    model_check: bool = True  # False: --model taken as given, /models not consulted for it
     scoring: Any = None  # clue_client.scoring.ScoringOptions
     backoff: Backoff = Backoff()
     longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
@@ -90,18 +96,36 @@ def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None) -> tuple[str, list[str]]:
-    """The model to request (given, configured, or the server's first) and the ids the server lists."""
+#: Where ``/models`` is known not to name everything requests may use, an unlisted model is only a warning:
+#: Azure OpenAI lists base models, not the deployment names requests use; TGI and llama.cpp's server answer
+#: any model name with the one model they serve (TGI's own docs send ``"model": "tgi"``).
+UNLISTED_DEPLOYMENT_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+ANY_NAME_KINDS = frozenset({"tgi", "llamacpp"})
+#: ``/models`` answers that mean "no model list here", not "you are misconfigured".
+NO_MODEL_LIST_STATUS = frozenset({404, 405, 501})
+
+
+async def resolve_model(
+    client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None, *, check: bool = True
+) -> tuple[str, list[str]]:
+    """The model to request (given, configured, or the server's first) and the ids the server lists.
+
+    With ``check``, a model the server's non-empty list does not name stops here (exit 2) instead of
+    becoming one error per sample; so does a client error on ``/models`` itself (a gateway refusing the key).
+    """
     url = f"{endpoint.base_url}/models"
     try:
         response = await client.get(url, timeout=min(30.0, endpoint.request_timeout_s()))
     except httpx.HTTPError as exc:
         raise ServerUnreachable(f"cannot reach {endpoint.base_url} ({type(exc).__name__}); is the server running?") from None
+    said = "" if response.is_success else endpoint.redact(str(parse_error_body(response.status_code, response.content)))
     if response.status_code in (401, 403):
         raise UserError(
-            f"{endpoint.base_url} rejected the API key (HTTP {response.status_code}); "
+            f"{endpoint.base_url} rejected the API key ({said}); "
             f"check the variable named by api_key_env ({endpoint.api_key_env or 'none set'})"
         )
+    if check and 400 <= response.status_code < 500 and response.status_code not in NO_MODEL_LIST_STATUS:
+        raise UserError(f"{url} answered {said}; fix the endpoint or key (or pass --no-model-check to send anyway)")
     ids: list[str] = []
     if response.is_success:
         try:
@@ -111,7 +135,24 @@ async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested
     model = requested or endpoint.model or (ids[0] if ids else None)
     if model is None:
         raise UserError(f"{endpoint.base_url} lists no model at /models (HTTP {response.status_code}); pass --model ID")
+    if check and ids and model not in ids:
+        _unlisted_model(endpoint, model, ids)
     return model, ids
+
+
+def _unlisted_model(endpoint: Endpoint, model: str, ids: list[str]) -> None:
+    """A model the server does not list: a warning where lists are known to be incomplete, else exit 2."""
+    listed = ", ".join(ids[:20]) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "")
+    host = urlsplit(endpoint.base_url).hostname or ""
+    if host.endswith(UNLISTED_DEPLOYMENT_HOSTS):
+        why = "Azure lists base models, not deployment names"
+    elif endpoint.kind in ANY_NAME_KINDS:
+        why = f"a {endpoint.kind} server answers any model name with the one it serves"
+    else:
+        raise UserError(f"model '{model}' is not served by {endpoint.base_url}: it lists {listed}; "
+                        "pass one of those with --model (or --no-model-check to send it as given)")
+    log.warning("model '%s' is not among the ids %s lists (%s); %s, so it is sent as given",
+                model, endpoint.base_url, listed, why)
 
 
 def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:
@@ -228,7 +269,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
                 if model is None:
                     raise UserError("building prompts without the server needs --model and no longhealth task")
             else:
-                model, server_models = await resolve_model(client, endpoint, options.model)
+                model, server_models = await resolve_model(client, endpoint, options.model, check=options.model_check)
             frames, notes = await _build_samples(client, endpoint, model, options)
     except UserError as exc:  # may quote the server (a tokenizer's error body): never its key
         raise type(exc)(Redactor.of(endpoint.secrets()).text(str(exc))) from None

@@ -76,6 +76,7 @@ class FakeServer:
     slow_s: float = 2.0
     retry_after: str = "0"
     api_key: str | None = None
+    auth_status: int = 401  # 400 plays a LiteLLM proxy without a database refusing a key
     responder: Callable[[dict[str, Any]], str] = default_responder
     fault_for: Callable[[str, int], str | None] = lambda pid, attempt: None
     host: str = "127.0.0.1"
@@ -193,7 +194,7 @@ class FakeServer:
             message = "Incorrect API key provided" + (f": {header}" if self.echo_auth else "")
             return web.json_response(
                 {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
-                status=401,
+                status=self.auth_status,
             )
         return None
 

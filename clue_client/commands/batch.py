@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--data-dir", type=Path, default=Path("data"), help="datasets folder in CLUE's layout (default: data)")
     ex.add_argument("--run", type=Path, required=True, help="run folder to create or refresh")
     ex.add_argument("--model", help="model id; with it (and without longhealth) the server is never contacted")
+    ex.add_argument("--no-model-check", action="store_true",
+                    help="take --model as given even when the server's /models does not list it")
     ex.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
     ex.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
@@ -57,7 +59,7 @@ def export_command(args: argparse.Namespace) -> int:
     endpoint = _endpoint(args)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget)
+                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

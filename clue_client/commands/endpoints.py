@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -14,6 +14,9 @@ from ..config import Endpoint, default_config_path, load_endpoints, resolve_endp
 from ..errors import UserError
 from .common import stdout
 from .run import _served
+
+if TYPE_CHECKING:
+    from ..engine.outcome import ServerError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     checker.add_argument("endpoint", help="endpoint name or URL")
     checker.add_argument("--config", type=Path)
     checker.add_argument("--model")
+    checker.add_argument("--no-model-check", action="store_true",
+                         help="take --model as given even when the server's /models does not list it")
     checker.set_defaults(func=check_command)
 
 
@@ -42,7 +47,7 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
+async def _check(endpoint: Endpoint, model: str | None, model_check: bool = True) -> dict[str, Any]:
     import httpx
 
     from ..serving import introspect
@@ -51,18 +56,24 @@ async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
     key = endpoint.api_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     async with httpx.AsyncClient(headers=headers, timeout=min(60.0, endpoint.request_timeout_s())) as client:
-        model, ids = await resolve_model(client, endpoint, model)
+        model, ids = await resolve_model(client, endpoint, model, check=model_check)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
-    status, latency = await _timed_sdk_request(endpoint, key, model)
-    return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
+    status, error, latency = await _timed_sdk_request(endpoint, key, model)
+    info = {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
             "context_length": context, "chat_status": status, "latency_s": latency}
+    if error is not None:
+        info["chat_error"] = endpoint.redact(str(error))
+    return info
 
 
-async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) -> tuple[int, float]:
+async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) -> tuple[int, ServerError | None, float]:
     """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
-    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours."""
+    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours.
+    A refusal comes back as the server's own message and type, which say more than any guess of ours."""
     import openai
+
+    from ..engine.outcome import parse_error_body
 
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=key or "unused", max_retries=0,
                                 timeout=min(120.0, endpoint.request_timeout_s()))
@@ -73,16 +84,16 @@ async def _timed_sdk_request(endpoint: Endpoint, key: str | None, model: str) ->
                 model=model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0
             )
     except openai.APIStatusError as exc:
-        return exc.status_code, time.perf_counter() - started
+        return exc.status_code, parse_error_body(exc.status_code, exc.response.content), time.perf_counter() - started
     except openai.APIError as exc:
         raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
-    return 200, time.perf_counter() - started
+    return 200, None, time.perf_counter() - started
 
 
 def check_command(args: argparse.Namespace) -> int:
     endpoint = resolve_endpoint(args.endpoint, args.config)
     with _served(endpoint, None) as served:
-        info = asyncio.run(_check(served, args.model))
+        info = asyncio.run(_check(served, args.model, not args.no_model_check))
     for name, value in info.items():
         shown = f"{value:.3f}" if isinstance(value, float) else (", ".join(value) if isinstance(value, list) else value)
         stdout.print(f"{name:15} {shown}", markup=False)

@@ -43,6 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="evaluate an endpoint on CLUE tasks")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="endpoint name from endpoints.toml, or a URL (default: local)")
     p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
+    p.add_argument("--no-model-check", action="store_true",
+                   help="take --model as given even when the server's /models does not list it")
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
     p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
     p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions; "
@@ -152,6 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
+            model_check=not args.no_model_check,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
