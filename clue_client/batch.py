@@ -31,8 +31,10 @@ from .errors import ServerUnreachable, UserError
 from .engine.hosted_rules import RequestRules
 from .engine.outcome import Action, Outcome, classify_status, parse_completion
 from .engine.request import Request, Result
+from .files import replace_atomically
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
-from .store import Store, read_manifest, utc_now, write_manifest
+from .run_lock import run_lock
+from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "REQUESTS_FILE", "CHAT_URL", "BATCH_REPLICA", "ExportReport", "ImportReport", "LineProblem", "OutputLine",
@@ -54,13 +56,16 @@ def request_line(request: Request, model: str) -> str:
 
 def write_requests_file(path: Path, requests: Iterable[Request], model: str) -> int:
     """Write the JSONL atomically (temp file + rename); returns the number of lines."""
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with tmp.open("w", encoding="utf-8") as out:
-        for request in requests:
-            out.write(request_line(request, model) + "\n")
-            n += 1
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        nonlocal n
+        with tmp.open("w", encoding="utf-8") as out:
+            for request in requests:
+                out.write(request_line(request, model) + "\n")
+                n += 1
+
+    replace_atomically(path, write)
     return n
 
 
@@ -75,6 +80,11 @@ class ExportReport:
 
 async def export_batch(options: RunOptions) -> ExportReport:
     """Create (or refresh) the run folder and write ``RUN/batch_requests.jsonl`` with what is still missing."""
+    with run_lock(options.out):
+        return await _export_locked(options)
+
+
+async def _export_locked(options: RunOptions) -> ExportReport:
     model = offline_model(options)
     if model is None and options.endpoint.embedded:
         raise UserError("batch export does not start the embedded server: pass --model (LongHealth is not "
@@ -84,8 +94,8 @@ async def export_batch(options: RunOptions) -> ExportReport:
     except ServerUnreachable as exc:
         raise ServerUnreachable(f"{exc} (batch export needs the server only to learn the model id or to count "
                                 "LongHealth tokens: with --model and without longhealth it never calls it)") from None
-    with Store(options.out / "store.sqlite") as store:
-        pending = store.missing(prepared.requests)
+    with Store(options.out / "store.sqlite", expected=prepared.manifest.get(STORED_KEY, 0)) as store:
+        pending = store.missing(prepared.requests, options.retry_errors)
     path = options.out / REQUESTS_FILE
     written = write_requests_file(path, pending, prepared.model)
     manifest = prepared.manifest
@@ -204,6 +214,11 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def import_batch(run_dir: Path, output: Path, scoring_options: Any = None) -> ImportReport:
     """Store every attributable output line, skip (and report) the rest, then score the run folder."""
+    with run_lock(run_dir, create=False):
+        return _import_locked(run_dir, output, scoring_options)
+
+
+def _import_locked(run_dir: Path, output: Path, scoring_options: Any) -> ImportReport:
     manifest = read_manifest(run_dir)
     if not (run_dir / "store.sqlite").is_file():
         raise UserError(f"{run_dir}: no store.sqlite; create the run with `clue batch export` first")
@@ -228,13 +243,14 @@ def import_batch(run_dir: Path, output: Path, scoring_options: Any = None) -> Im
         raise UserError(f"{output}: none of its {report.lines} line(s) answers a request of {run_dir} "
                         "(wrong file or wrong run folder?); nothing imported")
     model = manifest["model"]
-    with Store(run_dir / "store.sqlite") as store:
+    with Store(run_dir / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         for line in parsed:
             result = result_from(line.custom_id, line.outcome)
             store.put(requests[line.custom_id], result, model=model)
             report.answered += result.ok
             report.errors += not result.ok
             report.retryable_errors += result.retryable
+        manifest[STORED_KEY] = store.count()
     manifest.setdefault("batch_imports", []).append({
         "file": output.name, "sha256": sha256_file(output), "imported_at": utc_now(), "lines": report.lines,
         "answered": report.answered, "errors": report.errors, "skipped": len(report.skipped),

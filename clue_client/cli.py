@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Sequence
 
@@ -19,6 +20,13 @@ COMMANDS = {"run": "run", "score": "score", "endpoints": "endpoints", "data": "d
             "report": "report", "compare": "report", "batch": "batch"}
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _OneLineHandler(logging.Handler):
+    """Library warnings as ``clue: warning: ...`` lines, through the console a live progress bar redirects."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"clue: {record.levelname.lower()}: {record.getMessage()}", markup=False)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -51,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
+    logger = logging.getLogger(__package__)
+    if not logger.handlers:
+        logger.addHandler(_OneLineHandler(logging.WARNING))
     try:
         return int(args.func(args) or 0)
     except ClueError as exc:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError
 
-__all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url"]
+__all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
+           "MAX_TEMPERATURE"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -30,13 +31,16 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
 TIMEOUT_BASE_S = 60.0  # the part of a request's default timeout that does not grow with its size
 
+#: What OpenAI-compatible servers accept; the file and ``--temperature`` are checked against the same range.
+MAX_TEMPERATURE = 2.0
+
 
 class Sampling(BaseModel):
     """Sampling defaults sent with every request (CLUE's published numbers used greedy decoding)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    temperature: float = 0.0
-    top_p: float = 1.0
+    temperature: float = Field(default=0.0, ge=0.0, le=MAX_TEMPERATURE)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = None
 
 
@@ -87,8 +91,8 @@ class _EndpointModel(BaseModel):
         if not (self.base_url or self.base_urls or self.embedded):
             raise ValueError("needs base_url (or base_urls, or embedded = true)")
         for url in self.urls():
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-                raise ValueError(f"'{url}' is not an http(s) URL")
+            if (problem := url_problem(url)) is not None:
+                raise ValueError(problem)
         return self
 
     def urls(self) -> list[str]:
@@ -207,6 +211,11 @@ class Endpoint:
                 if all(os.environ.get(ref) for ref in refs):
                     found.append(self._resolve(f"{where}.{name}", value))
         return sorted(set(found), key=len, reverse=True)
+    def redact(self, text: str) -> str:
+        """``text`` without this endpoint's secrets: some servers quote the key they refused."""
+        from .redact import Redactor
+
+        return Redactor.of(self.secrets()).text(text)
 
     def with_overrides(self, **changes: Any) -> "Endpoint":
         """Command line over file: only values actually given replace the file's."""
@@ -223,6 +232,28 @@ class Endpoint:
 
 def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server address (not http(s), no host, a bad IP, port outside 1-65535), or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        return f"'{url}' is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"'{url}' is not an http(s) URL"
+    if parts.hostname.replace(".", "").isdigit():  # looks like IPv4: must be one
+        try:
+            ipaddress.IPv4Address(parts.hostname)
+        except ValueError:
+            return f"'{url}' has an invalid IPv4 address"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return f"'{url}' has an invalid port (expected a number from 1 to 65535)"
+    return None
 
 
 def normalize_base_url(url: str) -> str:
@@ -302,9 +333,9 @@ def load_endpoints(path: Path | None = None) -> dict[str, Endpoint]:
 def resolve_endpoint(name_or_url: str, config_path: Path | None = None) -> Endpoint:
     """A configured endpoint by name, or an ad-hoc one from a URL (hosted unless loopback/private)."""
     if is_url(name_or_url):
+        if (problem := url_problem(name_or_url)) is not None:
+            raise ConfigError(f"--endpoint: {problem}")
         url = normalize_base_url(name_or_url)
-        if not urlsplit(url).hostname:
-            raise ConfigError(f"--endpoint: '{name_or_url}' is not a valid URL")
         return Endpoint(name=url, base_urls=(url,), hosted=not is_private_host(url))
     endpoints = load_endpoints(config_path)
     if name_or_url not in endpoints:

@@ -58,7 +58,7 @@ def plan_tasks(requests_by_task: dict[str, tuple[int, list[Request]]], store_pat
         seen.update(r.key for r in unique)
         pending = [r for r in unique if r.key not in done]
         prompt = sum(estimate_tokens(r.messages, 0) for r in pending)
-        completion = sum(int(r.params.get("max_tokens") or 0) for r in pending)
+        completion = sum(r.max_tokens or 0 for r in pending)
         plans.append(TaskPlan(task, samples, len(unique) - len(pending), len(pending), prompt, completion,
                               _cost(prompt, completion, prices)))
     return plans
@@ -70,7 +70,8 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     The server is asked only what prompt building needs (model list when no model is named, context
     length and tokenizer for LongHealth); a hosted endpoint with a configured model is not contacted.
     """
-    from .runner import _auth_headers, _build_samples, _require_data, _requests_for, check_credentialed, resolve_model
+    from .engine.hosted_rules import request_rules
+    from .runner import _build_samples, _require_data, _requests_for, check_credentialed, http_client, resolve_model
 
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
@@ -78,13 +79,14 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     model = options.model or endpoint.model
     # openai-kind servers have no tokenizer or context route: with a model named, no call and no key needed
     asks_server = model is None or (endpoint.kind != "openai" and any(t.id == "longhealth" for t in options.tasks))
-    headers = _auth_headers(endpoint) if asks_server else {}
-    async with httpx.AsyncClient(headers=headers, timeout=endpoint.request_timeout_s()) as client:
+    # no key (nor any header or query secret) is resolved for a plan that asks the server nothing
+    client = http_client(endpoint, endpoint.request_timeout_s()) if asks_server else httpx.AsyncClient()
+    async with client:
         if model is None:
             model, _ = await resolve_model(client, endpoint, None)
         frames, _ = await _build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
-    by_task = {task: (frame.height, _requests_for(frame, identity, endpoint.sampling)[1])
+    by_task = {task: (frame.height, _requests_for(frame, identity, request_rules(endpoint, model))[1])
                for task, frame in frames.items()}
     return model, plan_tasks(by_task, options.out / "store.sqlite", endpoint.prices())
 

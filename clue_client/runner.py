@@ -8,9 +8,11 @@ The run folder holds everything needed to re-score or report without calling the
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import polars as pl
@@ -20,13 +22,19 @@ from .config import Endpoint
 from .engine.engine import Backoff, Engine, EngineStats
 from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
+from .engine.outcome import parse_error_body
 from .engine.request import PROTOCOL_VERSION, Request
-from .store import Store, read_manifest, utc_now, write_manifest
+from .files import replace_atomically
+from .redact import Redactor
+from .run_lock import run_lock
+from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
     "score_run_dir", "resolve_model", "offline_model",
 ]
+
+log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = {
     "key": pl.Utf8,
@@ -56,9 +64,11 @@ class RunOptions:
     fold_system: bool = False
     max_cost: float | None = None
     seed: int = 1
+    model_check: bool = True  # False: --model taken as given, /models not consulted for it
     scoring: Any = None  # clue_client.scoring.ScoringOptions
     backoff: Backoff = Backoff()
     longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
+    retry_errors: bool = False  # send stored errors again (refused and given-up alike), not only missing answers
 
 
 @dataclass
@@ -89,18 +99,36 @@ def http_client(endpoint: Endpoint, timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(headers=endpoint.headers(), params=endpoint.query_params(), timeout=timeout)
 
 
-async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None) -> tuple[str, list[str]]:
-    """The model to request (given, configured, or the server's first) and the ids the server lists."""
+#: Where ``/models`` is known not to name everything requests may use, an unlisted model is only a warning:
+#: Azure OpenAI lists base models, not the deployment names requests use; TGI and llama.cpp's server answer
+#: any model name with the one model they serve (TGI's own docs send ``"model": "tgi"``).
+UNLISTED_DEPLOYMENT_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+ANY_NAME_KINDS = frozenset({"tgi", "llamacpp"})
+#: ``/models`` answers that mean "no model list here", not "you are misconfigured".
+NO_MODEL_LIST_STATUS = frozenset({404, 405, 501})
+
+
+async def resolve_model(
+    client: httpx.AsyncClient, endpoint: Endpoint, requested: str | None, *, check: bool = True
+) -> tuple[str, list[str]]:
+    """The model to request (given, configured, or the server's first) and the ids the server lists.
+
+    With ``check``, a model the server's non-empty list does not name stops here (exit 2) instead of
+    becoming one error per sample; so does a client error on ``/models`` itself (a gateway refusing the key).
+    """
     url = f"{endpoint.base_url}/models"
     try:
         response = await client.get(url, timeout=min(30.0, endpoint.request_timeout_s()))
     except httpx.HTTPError as exc:
         raise ServerUnreachable(f"cannot reach {endpoint.base_url} ({type(exc).__name__}); is the server running?") from None
+    said = "" if response.is_success else endpoint.redact(str(parse_error_body(response.status_code, response.content)))
     if response.status_code in (401, 403):
         raise UserError(
-            f"{endpoint.base_url} rejected the API key (HTTP {response.status_code}); "
+            f"{endpoint.base_url} rejected the API key ({said}); "
             f"check the variable named by api_key_env ({endpoint.api_key_env or 'none set'})"
         )
+    if check and 400 <= response.status_code < 500 and response.status_code not in NO_MODEL_LIST_STATUS:
+        raise UserError(f"{url} answered {said}; fix the endpoint or key (or pass --no-model-check to send anyway)")
     ids: list[str] = []
     if response.is_success:
         try:
@@ -110,7 +138,24 @@ async def resolve_model(client: httpx.AsyncClient, endpoint: Endpoint, requested
     model = requested or endpoint.model or (ids[0] if ids else None)
     if model is None:
         raise UserError(f"{endpoint.base_url} lists no model at /models (HTTP {response.status_code}); pass --model ID")
+    if check and ids and model not in ids:
+        _unlisted_model(endpoint, model, ids)
     return model, ids
+
+
+def _unlisted_model(endpoint: Endpoint, model: str, ids: list[str]) -> None:
+    """A model the server does not list: a warning where lists are known to be incomplete, else exit 2."""
+    listed = ", ".join(ids[:20]) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "")
+    host = urlsplit(endpoint.base_url).hostname or ""
+    if host.endswith(UNLISTED_DEPLOYMENT_HOSTS):
+        why = "Azure lists base models, not deployment names"
+    elif endpoint.kind in ANY_NAME_KINDS:
+        why = f"a {endpoint.kind} server answers any model name with the one it serves"
+    else:
+        raise UserError(f"model '{model}' is not served by {endpoint.base_url}: it lists {listed}; "
+                        "pass one of those with --model (or --no-model-check to send it as given)")
+    log.warning("model '%s' is not among the ids %s lists (%s); %s, so it is sent as given",
+                model, endpoint.base_url, listed, why)
 
 
 def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:
@@ -220,14 +265,17 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
     _require_data(options.data_dir, options.tasks)
-    async with http_client(endpoint, endpoint.request_timeout_s()) as client:
-        if offline:
-            model, server_models = offline_model(options), []
-            if model is None:
-                raise UserError("building prompts without the server needs --model and no longhealth task")
-        else:
-            model, server_models = await resolve_model(client, endpoint, options.model)
-        frames, notes = await _build_samples(client, endpoint, model, options)
+    try:
+        async with http_client(endpoint, endpoint.request_timeout_s()) as client:
+            if offline:
+                model, server_models = offline_model(options), []
+                if model is None:
+                    raise UserError("building prompts without the server needs --model and no longhealth task")
+            else:
+                model, server_models = await resolve_model(client, endpoint, options.model, check=options.model_check)
+            frames, notes = await _build_samples(client, endpoint, model, options)
+    except UserError as exc:  # may quote the server (a tokenizer's error body): never its key
+        raise type(exc)(Redactor.of(endpoint.secrets()).text(str(exc))) from None
     return write_prepared(options, endpoint, model, server_models, frames, notes)
 
 
@@ -235,15 +283,14 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
                    frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
     identity = endpoint.identity(model)
     manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
-    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history
+    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history and stored count
         earlier = read_manifest(options.out)
-        manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_")})
+        manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
-    (options.out / "samples").mkdir(parents=True, exist_ok=True)
     unique: dict[str, Request] = {}
     for task_id, frame in frames.items():
         keyed, requests = _requests_for(frame, identity, request_rules(endpoint, model))
-        keyed.write_parquet(options.out / "samples" / f"{task_id}.parquet")
+        replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
         unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
     return PreparedRun(endpoint, model, manifest, list(unique.values()))
 
@@ -251,12 +298,19 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
 async def run_evaluation(
     options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None = None
 ) -> RunSummary:
-    """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout."""
+    """Run (or resume) one evaluation into ``options.out``; see the module docstring for the layout.
+
+    Holds the run folder's lock throughout: a second run on the same folder stops at once (exit 2)."""
+    with run_lock(options.out):
+        return await _run_locked(options, on_start)
+
+
+async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None) -> RunSummary:
     prepared = await prepare_run(options)
     endpoint, model, manifest, out = prepared.endpoint, prepared.model, prepared.manifest, options.out
     stopped_reason = None
-    with Store(out / "store.sqlite") as store:
-        pending = store.missing(prepared.requests)
+    with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
+        pending = store.missing(prepared.requests, options.retry_errors)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
                           backoff=options.backoff) as engine:
             engine.stats.total = len(pending)
@@ -269,6 +323,7 @@ async def run_evaluation(
             finally:
                 manifest["replicas"] = engine.pool.summary()
                 manifest["finished_at"] = utc_now()
+                manifest[STORED_KEY] = store.count()
                 write_manifest(out, manifest)
             stopped_reason = engine.stats.stopped_reason
     summary = score_run_dir(out, options.scoring)
@@ -276,11 +331,11 @@ async def run_evaluation(
     return summary
 
 
-def _joined_frames(run_dir: Path, task_ids: Sequence[str]) -> dict[str, pl.DataFrame]:
+def _joined_frames(run_dir: Path, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:
     """Prompts joined with stored responses: one frame per task in the scoring hand-over shape."""
     frames = {}
-    with Store(run_dir / "store.sqlite") as store:
-        for task_id in task_ids:
+    with Store(run_dir / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
+        for task_id in manifest["tasks"]:
             path = run_dir / "samples" / f"{task_id}.parquet"
             if not path.is_file():
                 raise UserError(f"{path}: missing; was this run folder written by `clue run`?")
@@ -315,13 +370,18 @@ def _mark_rejected(frame: pl.DataFrame) -> pl.DataFrame:
 
 def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
     """Score a run folder from its stored answers only (no network) and write predictions + results."""
+    with run_lock(run_dir, create=False):
+        return _score_locked(run_dir, scoring_options)
+
+
+def _score_locked(run_dir: Path, scoring_options: Any) -> RunSummary:
     from .scoring import ScoringOptions, score_run, write_results, write_scored
     from .scoring.versions import scorer_versions
 
     manifest = read_manifest(run_dir)
     scoring_options = replace(scoring_options or ScoringOptions(),
                               template_opens_think=bool(manifest.get("template_opens_think")))
-    frames = _joined_frames(run_dir, manifest["tasks"])
+    frames = _joined_frames(run_dir, manifest)
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
     scored, results = score_run(answered, scoring_options)
     n_missing = 0

@@ -7,6 +7,7 @@ missing. This module is the only place that writes results state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -15,8 +16,12 @@ from typing import Any, Iterable, Iterator
 
 from .errors import UserError
 from .engine.request import Request, Result, canonical_json
+from .files import ensure_folder, replace_atomically
 
-__all__ = ["Store", "write_manifest", "read_manifest", "utc_now"]
+__all__ = ["Store", "write_manifest", "read_manifest", "utc_now", "STORED_KEY"]
+
+#: Manifest key: how many rows the store held when the manifest was last written (a lost store shows).
+STORED_KEY = "stored_responses"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -52,12 +57,32 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Store:
-    """Responses keyed by request key. Open with ``Store(path)``; close with ``close()`` or ``with``."""
+def _store_problem(path: Path, exc: sqlite3.Error) -> str:
+    """One line for an SQLite failure: what happened to the store and what the user can do."""
+    text = str(exc)
+    if "full" in text:
+        return f"{path}: cannot write: the disk is full; free some space and rerun the same command (finished answers are kept)"
+    if "readonly" in text or "unable to open" in text:
+        return f"{path}: cannot write: the folder is read-only or not accessible ({text}); pass a writable --out"
+    if "disk I/O" in text:
+        return f"{path}: cannot write: disk I/O error; check the disk, then rerun the same command (finished answers are kept)"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return f"{path}: the store is locked by another process ({text})"
+    return (f"{path}: the store is damaged ({text}); it was left as it is: keep a copy, try "
+            f"`sqlite3 {path} .recover`, or move it aside to send the whole run again")
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+
+class Store:
+    """Responses keyed by request key. Open with ``Store(path)``; close with ``close()`` or ``with``.
+
+    ``expected``: how many rows the run's manifest says were stored; a store holding fewer (a 0-byte file,
+    a deleted one) was lost, and resending the whole run silently would hide that.
+    """
+
+    def __init__(self, path: Path, expected: int = 0) -> None:
+        ensure_folder(path.parent)
+        self.path = path
+        with self._guard():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -67,9 +92,19 @@ class Store:
             for name, kind in ADDED_COLUMNS.items():
                 if name not in present:
                     self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{path}: not a usable clue store ({exc})") from None
-        self.path = path
+        if (held := self.count()) < expected:
+            self.close()
+            raise UserError(
+                f"{path}: the store holds {held} response(s) but manifest.json recorded {expected}: the store was "
+                "lost or replaced; restore it from a copy, or delete manifest.json to send the whole run again"
+            )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise UserError(_store_problem(self.path, exc)) from None
 
     def __enter__(self) -> "Store":
         return self
@@ -84,6 +119,10 @@ class Store:
         """Record one answer or error; an error never replaces an answer already stored.
 
         ``text`` is the raw content as the server sent it; reasoning is split off when scoring."""
+        with self._guard():
+            self._put(request, result, model)
+
+    def _put(self, request: Request, result: Result, model: str) -> None:
         self._db.execute(
             f"""INSERT INTO responses ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))})
                ON CONFLICT(key) DO UPDATE SET text=excluded.text, finish_reason=excluded.finish_reason,
@@ -111,17 +150,23 @@ class Store:
             ),
         )
 
-    def done_keys(self) -> set[str]:
-        """Keys that need no new request: answered, or failed in a way a retry cannot fix."""
-        rows = self._db.execute("SELECT key FROM responses WHERE error IS NULL OR retryable = 0")
-        return {key for (key,) in rows}
+    def done_keys(self, retry_errors: bool = False) -> set[str]:
+        """Keys that need no new request: answered, or failed in a way a retry cannot fix (with
+        ``retry_errors``, answered only: every stored error is sent again)."""
+        where = "error IS NULL" if retry_errors else "error IS NULL OR retryable = 0"
+        with self._guard():
+            return {key for (key,) in self._db.execute(f"SELECT key FROM responses WHERE {where}")}
 
-    def missing(self, requests: Iterable[Request]) -> list[Request]:
-        done = self.done_keys()
+    def missing(self, requests: Iterable[Request], retry_errors: bool = False) -> list[Request]:
+        done = self.done_keys(retry_errors)
         return [r for r in requests if r.key not in done]
 
     def rows(self, keys: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """Stored rows (all, or those whose key is given), as dicts of COLUMNS."""
+        with self._guard():
+            yield from self._rows(keys)
+
+    def _rows(self, keys: Iterable[str] | None) -> Iterator[dict[str, Any]]:
         query = f"SELECT {', '.join(COLUMNS)} FROM responses"
         if keys is None:
             cursor = self._db.execute(query)
@@ -134,15 +179,15 @@ class Store:
             yield dict(zip(COLUMNS, row))
 
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        with self._guard():
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     """Atomic write (temp file + rename) so a crash never leaves half a manifest."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(run_dir / "manifest.json")
+    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    ensure_folder(run_dir)
+    replace_atomically(run_dir / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

@@ -42,8 +42,8 @@ from fake_shapes import SHAPES, default_thought
 
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
-FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "quota", "litellm-model",
-          "litellm-key")
+FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "echo400", "echo500",
+          "length", "null", "quota", "litellm-model", "litellm-key")
 
 
 def tokenize(text: str) -> list[str]:
@@ -86,6 +86,7 @@ class FakeServer:
     slow_s: float = 2.0
     retry_after: str = "0"
     api_key: str | None = None
+    auth_status: int = 401  # 400 plays a LiteLLM proxy without a database refusing a key
     responder: Callable[[dict[str, Any]], str] = default_responder
     fault_for: Callable[[str, int], str | None] = lambda pid, attempt: None
     host: str = "127.0.0.1"
@@ -107,6 +108,7 @@ class FakeServer:
     rate_limited: int = 0  # 429s sent by the window limit
     idle_close_s: float | None = None  # keep-alive connections idle this long are treated as closed
     stale_closes: int = 0  # requests dropped because their connection had been idle too long
+    echo_auth: bool = False  # error bodies quote the Authorization header, as some proxies do
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -211,11 +213,18 @@ class FakeServer:
                 return web.json_response(fake_shapes.AZURE_BAD_KEY, status=401)
             return None
         if self.api_key is not None and header != f"Bearer {self.api_key}":
+            message = "Incorrect API key provided" + (f": {header}" if self.echo_auth else "")
             return web.json_response(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}},
-                status=401,
+                {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
+                status=self.auth_status,
             )
         return None
+
+    @staticmethod
+    def _echo(request: web.Request, status: int) -> web.Response:
+        """An error quoting the Authorization header across the 300-character mark clients cut messages at."""
+        message = "upstream rejected the request " + "." * 220 + f" headers: Authorization: {request.headers.get('Authorization', '')}"
+        return web.json_response({"error": {"message": message, "type": "proxy_error"}}, status=status)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         if self.idle_close_s is not None and self._stale(request):
@@ -281,6 +290,8 @@ class FakeServer:
                 status=429,
                 headers={"Retry-After": self.retry_after},
             )
+        if fault in ("echo400", "echo500"):
+            return self._echo(request, int(fault[4:]))
         if fault in ("500", "503"):
             return web.json_response({"error": {"message": "server error", "type": "server_error"}}, status=int(fault))
         if fault == "quota":
@@ -306,7 +317,8 @@ class FakeServer:
             "id": f"chatcmpl-{pid}",
             "object": "chat.completion",
             "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": {**message, **({"content": None} if fault == "null" else {})},
+                         "finish_reason": "length" if fault == "length" else finish}],
             "usage": fake_shapes.usage(self.shape, prompt_tokens, thought_n, answer_n),
         }
         raw = json.dumps(payload)

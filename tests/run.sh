@@ -22,4 +22,8 @@ python -m pip install -q --upgrade pip
 # CPU torch first: a bare "torch" requirement would pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[dev,local,bertscore,umls]"
+# The LiteLLM proxy for the real-gateway test (tests/test_gateway.py), in a venv of its own: its pins must
+# never meet the project's. Pinned: the version the gateway issue was reproduced with.
+python -m venv .venv-litellm
+.venv-litellm/bin/python -m pip install -q "litellm[proxy]==1.108.7"
 python -m pytest "$@"

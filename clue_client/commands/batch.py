@@ -18,7 +18,7 @@ from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
 from ..runner import RunOptions
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import LONGHEALTH_BUDGET_HELP, _endpoint, add_request_flags
+from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -34,11 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--data-dir", type=Path, default=Path("data"), help="datasets folder in CLUE's layout (default: data)")
     ex.add_argument("--run", type=Path, required=True, help="run folder to create or refresh")
     ex.add_argument("--model", help="model id; with it (and without longhealth) the server is never contacted")
+    ex.add_argument("--no-model-check", action="store_true",
+                    help="take --model as given even when the server's /models does not list it")
     ex.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
     ex.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
-    ex.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    ex.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     add_request_flags(ex)
     ex.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
     ex.set_defaults(func=export_command)
@@ -58,7 +60,7 @@ def export_command(args: argparse.Namespace) -> int:
     endpoint = _endpoint(args)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget)
+                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

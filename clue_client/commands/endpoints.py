@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -14,6 +14,9 @@ from ..config import Endpoint, default_config_path, load_endpoints, resolve_endp
 from ..errors import UserError
 from .common import stdout
 from .run import _served
+
+if TYPE_CHECKING:
+    from ..engine.outcome import ServerError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     checker.add_argument("endpoint", help="endpoint name or URL")
     checker.add_argument("--config", type=Path)
     checker.add_argument("--model")
+    checker.add_argument("--no-model-check", action="store_true",
+                         help="take --model as given even when the server's /models does not list it")
     checker.set_defaults(func=check_command)
 
 
@@ -42,27 +47,32 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _check(endpoint: Endpoint, model: str | None) -> dict[str, Any]:
+async def _check(endpoint: Endpoint, model: str | None, model_check: bool = True) -> dict[str, Any]:
     from ..serving import introspect
     from ..runner import http_client, resolve_model
 
     async with http_client(endpoint, min(60.0, endpoint.request_timeout_s())) as client:
-        model, ids = await resolve_model(client, endpoint, model)
+        model, ids = await resolve_model(client, endpoint, model, check=model_check)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
-    status, latency = await _timed_sdk_request(endpoint, model)
-    return {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
+    status, error, latency = await _timed_sdk_request(endpoint, model)
+    info = {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
             "context_length": context, "chat_status": status, "latency_s": latency}
+    if error is not None:
+        info["chat_error"] = endpoint.redact(str(error))
+    return info
 
 
-async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float]:
+async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, ServerError | None, float]:
     """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
     answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours.
-    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...)."""
+    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...).
+    A refusal comes back as the server's own message and type, which say more than any guess of ours."""
     import openai
     from openai import Omit
 
     from ..engine.hosted_rules import request_rules
+    from ..engine.outcome import parse_error_body
 
     headers = endpoint.headers()  # the endpoint's own auth (Bearer, or api_key_header) and extra_headers
     # a key in another header (Azure's api-key): no "Authorization: Bearer unused" beside it
@@ -78,16 +88,16 @@ async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, float
                 extra_body=request_rules(endpoint, model).params(4), extra_headers=omit,
             )
     except openai.APIStatusError as exc:
-        return exc.status_code, time.perf_counter() - started
+        return exc.status_code, parse_error_body(exc.status_code, exc.response.content), time.perf_counter() - started
     except openai.APIError as exc:
         raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
-    return 200, time.perf_counter() - started
+    return 200, None, time.perf_counter() - started
 
 
 def check_command(args: argparse.Namespace) -> int:
     endpoint = resolve_endpoint(args.endpoint, args.config)
     with _served(endpoint, None) as served:
-        info = asyncio.run(_check(served, args.model))
+        info = asyncio.run(_check(served, args.model, not args.no_model_check))
     for name, value in info.items():
         shown = f"{value:.3f}" if isinstance(value, float) else (", ".join(value) if isinstance(value, list) else value)
         stdout.print(f"{name:15} {shown}", markup=False)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ..errors import GateFailed, UserError
 from ..reports.run_folder import load_run
+from .common import number
 
 if TYPE_CHECKING:
     from ..reports.compare import Comparison
@@ -92,10 +93,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          help="exit 4 if B is significantly worse than A (Holm-corrected) on any task or level")
     compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
                          help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    compare.add_argument("--resamples", type=int, default=1000,
+    compare.add_argument("--alpha", type=number(float, above=0, below=1), default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--resamples", type=number(int, low=1), default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")
-    compare.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
+    compare.add_argument("--seed", type=number(int, low=0), default=0, help="random seed of the resampling (default 0)")
     compare.add_argument("--tasks", nargs="+", metavar="TASK",
                          help="compare only these tasks (space- or comma-separated, as in clue run)")
     compare.set_defaults(func=run_compare)

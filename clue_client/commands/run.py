@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 
-from ..config import Endpoint, resolve_endpoint
+from ..config import MAX_TEMPERATURE, Endpoint, resolve_endpoint
 from ..errors import GateFailed, UserError
-from .common import add_scoring_flags, print_rejected, print_results, scoring_options, stdout
+from .common import add_scoring_flags, number, print_rejected, print_results, scoring_options, stdout
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
@@ -36,10 +36,15 @@ PLUMBING_NOTE = (
 )
 
 
+TEMPERATURE = number(float, low=0, high=MAX_TEMPERATURE)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="evaluate an endpoint on CLUE tasks")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="endpoint name from endpoints.toml, or a URL (default: local)")
     p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
+    p.add_argument("--no-model-check", action="store_true",
+                   help="take --model as given even when the server's /models does not list it")
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
     p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
     p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions; "
@@ -49,12 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     p.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: endpoint's, else 0 = greedy)")
+    p.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     add_request_flags(p)
-    p.add_argument("--max-cost", type=float, help="stop sending (resumable) before the cost would pass this amount")
+    p.add_argument("--max-cost", type=number(float, low=0), help="stop sending (resumable) before the cost would pass this amount")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    p.add_argument("--retry-errors", action="store_true",
+                   help="send stored errors again, refused and given-up alike (default: only what is missing or given up)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
     p.add_argument("--dry-run", action="store_true",
                    help="send nothing: print per task the samples, answers already stored, requests to send, "
@@ -157,11 +164,14 @@ def run_command(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or Path("runs") / _slug(endpoint.name)
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
-    with _served(endpoint, args.concurrency) as served:
+    from ..run_lock import run_lock
+
+    with run_lock(out), _served(endpoint, args.concurrency) as served:  # a busy folder starts no server
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
-            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget,
+            model_check=not args.no_model_check,
+            scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)
@@ -201,6 +211,9 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
             alerts.print(f"  {task} {sample_id}: {error}", markup=False)
         if len(summary.errors) > 20:
             alerts.print(f"  ... and {len(summary.errors) - 20} more (see predictions/*.parquet)")
+    if summary.errors or summary.rejected:
+        alerts.print("a rerun re-sends only what was given up; --retry-errors sends every stored error again, "
+                     "refused and given-up alike (e.g. after fixing the server)")
     if summary.n_missing:
         alerts.print(f"{summary.n_missing} sample(s) not sent yet")
     for command in next_steps(out):

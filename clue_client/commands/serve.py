@@ -14,6 +14,10 @@ from pathlib import Path
 from ..serving.local import LocalServerSettings, local_server
 from ..serving import containers
 from ..errors import ServerUnreachable, UserError
+from .common import number
+
+COUNT = number(int, low=1)
+PORT = number(int, low=1, high=65535)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,10 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     local = kinds.add_parser("local", help="embedded llama.cpp server in the foreground (Ctrl-C stops it)")
     local.add_argument("--model", type=Path, help="GGUF file (default: the bundled Gemma 3 270M)")
     local.add_argument("--chat-template", help="llama.cpp built-in template name (default: gemma for the bundled model)")
-    local.add_argument("--context-length", type=int, default=8192, help="tokens per request (default: 8192)")
-    local.add_argument("--slots", type=int, help="parallel sequences (default: chosen for this machine)")
-    local.add_argument("--threads", type=int, help="CPU threads (default: one per usable core)")
-    local.add_argument("--port", type=int, help="loopback port (default: a free one)")
+    local.add_argument("--context-length", type=COUNT, default=8192, help="tokens per request (default: 8192)")
+    local.add_argument("--slots", type=COUNT, help="parallel sequences (default: chosen for this machine)")
+    local.add_argument("--threads", type=COUNT, help="CPU threads (default: one per usable core)")
+    local.add_argument("--port", type=PORT, help="loopback port (default: a free one)")
     local.set_defaults(func=_serve_local)
 
     for name, what in (("tgi", "Hugging Face TGI on an NVIDIA GPU"), ("vllm", "vLLM on an NVIDIA GPU")):
@@ -38,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cpu = kinds.add_parser("llamacpp-docker", help="llama.cpp's CPU server image with a mounted GGUF, in Docker")
     cpu.add_argument("--model", type=Path, help="GGUF file (default: the bundled Gemma 3 270M)")
     cpu.add_argument("--chat-template", help="llama.cpp built-in template name (default: gemma for the bundled model)")
-    cpu.add_argument("--slots", type=int, default=4, help="parallel sequences (default: 4)")
+    cpu.add_argument("--slots", type=COUNT, default=4, help="parallel sequences (default: 4)")
     _docker_flags(cpu)
 
     stop = kinds.add_parser("stop", help="stop the Docker servers started by clue serve")
@@ -47,9 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _docker_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, help="host port on 127.0.0.1 (default: the kind's usual port)")
-    p.add_argument("--context-length", type=int, default=8192, help="tokens per request (default: 8192)")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for /health (default: 1800)")
+    p.add_argument("--port", type=PORT, help="host port on 127.0.0.1 (default: the kind's usual port)")
+    p.add_argument("--context-length", type=COUNT, default=8192, help="tokens per request (default: 8192)")
+    p.add_argument("--timeout", type=number(float, above=0), default=1800.0, help="seconds to wait for /health (default: 1800)")
     p.set_defaults(func=_serve_docker)
 
 

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from ..config import Endpoint
 from ..errors import UserError
 from .alike import FirstWave
+from ..redact import Redactor
 from .outcome import Action, Outcome, classify_status, parse_completion
 from .ratelimit import RateLimitPause, TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
@@ -138,6 +139,7 @@ class Engine:
         self._fresh: aiohttp.ClientSession | None = None  # made on the first stale connection
         self._headers = {"Content-Type": "application/json", **endpoint.headers()}
         self._query = endpoint.query_params()
+        self._redact = Redactor.of(endpoint.secrets())  # a server may echo the key: scrub every body
         self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
         self._pause = RateLimitPause()
@@ -390,7 +392,7 @@ class Engine:
                     trace: dict[str, bool] | None) -> Outcome:
         async with session.post(f"{url}/chat/completions", data=payload, headers=self._headers, params=self._query,
                                 timeout=_client_timeout(timeout_s), trace_request_ctx=trace) as response:
-            content = await response.read()
+            content = self._redact.body(await response.read())
             if 200 <= response.status < 300:
                 return parse_completion(content)
             return classify_status(response.status, response.headers, content)

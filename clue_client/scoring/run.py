@@ -11,7 +11,7 @@ from .answers import final_answers
 from .options import ScoringOptions
 from .persample import sample_metrics
 from .protocol import LEVELS, TASK_IDS, TASKS
-from .rejected import PARTIAL_MARK, n_rejected, settle_rejected
+from .rejected import PARTIAL_MARK, REJECTED, n_rejected, settle_rejected
 from .stats import bootstrap_scores, ci95, level_replicates
 
 __all__ = ["score_run", "score_task"]
@@ -50,6 +50,17 @@ def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple
     return frame.with_columns(columns), result.missing
 
 
+def _oddities(frame: pl.DataFrame) -> dict[str, int]:
+    """Answers scored as they are but worth a look: cut off at max_tokens (``finish_reason: length``) and
+    empty (``content: null`` or only whitespace). Refused samples, scored as empty, are counted apart."""
+    answered = frame.filter(pl.col("error").is_null()) if "error" in frame.columns else frame
+    if REJECTED in answered.columns:
+        answered = answered.filter(pl.col(REJECTED).is_null())
+    truncated = int((answered["finish_reason"] == "length").sum()) if "finish_reason" in answered.columns else 0
+    empty = answered.select((pl.col("prediction").is_null() | (pl.col("prediction").str.strip_chars() == "")).sum()).item()
+    return {"n_truncated": truncated, "n_empty": int(empty)}
+
+
 def score_run(
     frames: dict[str, pl.DataFrame], options: ScoringOptions
 ) -> tuple[dict[str, pl.DataFrame], dict]:
@@ -75,6 +86,7 @@ def score_run(
             "n_errors": frame.height - n,
             "n_reasoning_truncated": int(answered["reasoning_truncated"].sum()),
             "n_rejected": refused,
+            **_oddities(frame),
             "metrics": metric_means(task, frame, options),
             "score": task_score(task, frame, options),
             "ci95": ci95(reps[task]),

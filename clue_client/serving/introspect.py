@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import httpx
 
+from ..engine.outcome import parse_error_body
 from ..errors import ServerUnreachable, UserError
 from ..tasks.tokens import ESTIMATE_NOTE, EstimateTokenizer, Tokenizer
 
@@ -67,10 +68,12 @@ async def list_models(client: httpx.AsyncClient, base_url: str) -> list[dict]:
         response = await client.get(url, timeout=PROBE_TIMEOUT)
     except httpx.TransportError as exc:
         raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
-    if response.status_code in (401, 403):
-        raise UserError(f"{url} refused the API key ({response.status_code})")
     if response.status_code != 200:
-        raise UserError(f"{url} answered {response.status_code}; is this an OpenAI-compatible base URL?")
+        said = parse_error_body(response.status_code, response.content)
+        if response.status_code in (401, 403):
+            raise UserError(f"{url} refused the API key ({said})")
+        hint = "; is this an OpenAI-compatible base URL?" if response.status_code in (404, 405) else ""
+        raise UserError(f"{url} answered {said}{hint}")
     try:
         data = response.json().get("data")
     except (ValueError, AttributeError):

@@ -79,9 +79,9 @@ async def test_models_list_and_errors() -> None:
             models = await servers.list_models(client, server.base_url)
             assert [m["id"] for m in models] == ["fake-model"]
         async with httpx.AsyncClient() as client:
-            with pytest.raises(UserError, match="refused the API key \\(401\\)"):
+            with pytest.raises(UserError, match="refused the API key \\(HTTP 401 invalid_request_error: Incorrect API key"):
                 await servers.list_models(client, server.base_url)
-            with pytest.raises(UserError, match="answered 404"):
+            with pytest.raises(UserError, match="answered HTTP 404: 404: Not Found; is this an OpenAI-compatible"):
                 await servers.list_models(client, server.base_url + "/nothing")
 
 
