@@ -166,7 +166,9 @@ def run_command(args: argparse.Namespace) -> int:
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
     from ..run_lock import run_lock
 
-    with run_lock(out), _served(endpoint, args.concurrency) as served:  # a busy folder starts no server
+    # a busy folder starts no server; a dry run writes nothing, so it takes no lock either
+    lock = contextlib.nullcontext() if args.dry_run else run_lock(out)
+    with lock, _served(endpoint, args.concurrency) as served:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
             concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
