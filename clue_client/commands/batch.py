@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..batch import ExportReport, ImportReport, export_batch, import_batch
 from ..errors import UserError
-from ..runner import RunOptions
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
 from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags
+
+if TYPE_CHECKING:  # the batch and runner modules load when the command runs, not for clue --help
+    from ..batch import ExportReport, ImportReport
 
 console = Console(stderr=True, highlight=False)
 MAX_LISTED = 20
@@ -58,6 +60,9 @@ def export_command(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     endpoint = _endpoint(args)
+    from ..batch import export_batch
+    from ..runner import RunOptions
+
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
                          longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
@@ -76,6 +81,8 @@ def _print_export(report: ExportReport) -> None:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from ..batch import import_batch
+
     report = import_batch(args.run, args.output, scoring_options(args))
     assert report.summary is not None
     print_results(report.summary.results)

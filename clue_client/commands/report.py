@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from ..errors import GateFailed, UserError
-from ..reports.run_folder import load_run
 from .common import number
 
 if TYPE_CHECKING:
@@ -29,6 +28,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from ..reports.published_table import select_published
+    from ..reports.run_folder import load_run
     from ..reports.terminal import print_report
 
     published = select_published(args.published)
@@ -48,6 +48,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1:
         raise UserError("--alpha must be between 0 and 1")
+    from ..reports.run_folder import load_run
+
     comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
                               seed=args.seed, tasks=_task_list(args.tasks))
     print_comparison(comparison, Console(), args.alpha)
