@@ -3,7 +3,7 @@
 The real ``benchmark_v5.json`` is not in the repository, so the bench writes a fictional LongHealth-shaped
 file into a temporary folder: 6 patients, 8 documents each of about 5,000 characters (LongHealth's patients
 hold 5,090-6,754 words each), the sentences taken from the bundled sample records. Prompts are built by the
-same code ``clue run`` uses (``runner._build_samples``), against the embedded llama.cpp server (Gemma 3
+same code ``clue run`` uses (``runner.build_samples``), against the embedded llama.cpp server (Gemma 3
 270M, its real tokenizer) started with the given context; the lengths are counted by that server's
 ``/tokenize``.
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import httpx  # noqa: E402
 
 from clue_client.config import Endpoint  # noqa: E402
-from clue_client.runner import RunOptions, _build_samples  # noqa: E402
+from clue_client.runner import RunOptions, build_samples  # noqa: E402
 from clue_client.tasks import parse_tasks  # noqa: E402
 
 PATIENTS, DOCS, DOC_CHARS = 6, 8, 5000
@@ -85,7 +85,7 @@ async def prompt_lengths(base_url: str, model: str, data_dir: Path, extra: dict)
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks("longhealth"), data_dir=data_dir,
                          out=data_dir / "run", **extra)
     async with httpx.AsyncClient(timeout=120) as client:
-        frames, notes = await _build_samples(client, endpoint, model, options)
+        frames, notes = await build_samples(client, endpoint, model, options)
         frame = frames["longhealth"]
         print(f"budget: {notes['longhealth_budget']}")
         root = base_url.removesuffix("/v1")

@@ -71,11 +71,11 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     length and tokenizer for LongHealth); a hosted endpoint with a configured model is not contacted.
     """
     from .engine.hosted_rules import request_rules
-    from .runner import _build_samples, _require_data, _requests_for, check_credentialed, http_client, resolve_model
+    from .runner import build_samples, require_data, requests_for, check_credentialed, http_client, resolve_model
 
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
-    _require_data(options.data_dir, options.tasks)
+    require_data(options.data_dir, options.tasks)
     model = options.model or endpoint.model
     # openai-kind servers have no tokenizer or context route: with a model named, no call and no key needed
     asks_server = model is None or (endpoint.kind != "openai" and any(t.id == "longhealth" for t in options.tasks))
@@ -84,9 +84,9 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     async with client:
         if model is None:
             model, _ = await resolve_model(client, endpoint, None)
-        frames, _ = await _build_samples(client, endpoint, model, options)
+        frames, _ = await build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
-    by_task = {task: (frame.height, _requests_for(frame, identity, request_rules(endpoint, model))[1])
+    by_task = {task: (frame.height, requests_for(frame, identity, request_rules(endpoint, model))[1])
                for task, frame in frames.items()}
     return model, plan_tasks(by_task, options.out / "store.sqlite", endpoint.prices())
 

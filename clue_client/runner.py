@@ -7,7 +7,6 @@ The run folder holds everything needed to re-score or report without calling the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
-    "score_run_dir", "resolve_model", "offline_model",
+    "score_run_dir", "resolve_model", "offline_model", "build_samples", "require_data", "requests_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,14 +163,14 @@ def _data_checksums(data_dir: Path, tasks: Sequence[Any]) -> dict[str, str]:
     return {t.data_path: sha256_file(data_dir / t.data_path) for t in tasks}
 
 
-def _require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
+def require_data(data_dir: Path, tasks: Sequence[Any]) -> None:
     for task in tasks:
         path = data_dir / task.data_path
         if not path.is_file():
             raise DataError(f"{path}: data file for task '{task.id}' not found (see `clue data status` / `clue data fetch`)")
 
 
-async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str,
+async def build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: str,
                          options: RunOptions) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
     """Every task's hand-over frame, and what the manifest must say about how they were built."""
     from .serving import introspect
@@ -199,7 +198,7 @@ async def _build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: s
     return frames, notes
 
 
-def _requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
+def requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
     """One Request per sample. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
     are sent once. Sampling (or the server's default, which may sample): each sample is its own draw."""
     requests = []
@@ -264,7 +263,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     """
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
-    _require_data(options.data_dir, options.tasks)
+    require_data(options.data_dir, options.tasks)
     try:
         async with http_client(endpoint, endpoint.request_timeout_s()) as client:
             if offline:
@@ -273,7 +272,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
                     raise UserError("building prompts without the server needs --model and no longhealth task")
             else:
                 model, server_models = await resolve_model(client, endpoint, options.model, check=options.model_check)
-            frames, notes = await _build_samples(client, endpoint, model, options)
+            frames, notes = await build_samples(client, endpoint, model, options)
     except UserError as exc:  # may quote the server (a tokenizer's error body): never its key
         raise type(exc)(Redactor.of(endpoint.secrets()).text(str(exc))) from None
     return write_prepared(options, endpoint, model, server_models, frames, notes)
@@ -289,7 +288,7 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
     write_manifest(options.out, manifest)
     unique: dict[str, Request] = {}
     for task_id, frame in frames.items():
-        keyed, requests = _requests_for(frame, identity, request_rules(endpoint, model))
+        keyed, requests = requests_for(frame, identity, request_rules(endpoint, model))
         replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
         unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
     return PreparedRun(endpoint, model, manifest, list(unique.values()))
