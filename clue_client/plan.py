@@ -57,7 +57,7 @@ def plan_tasks(requests_by_task: dict[str, tuple[int, list[Request]]], store_pat
         unique = [r for r in dict((r.key, r) for r in requests).values() if r.key not in seen]
         seen.update(r.key for r in unique)
         pending = [r for r in unique if r.key not in done]
-        prompt = sum(estimate_tokens(r.messages, 0) for r in pending)
+        prompt = sum(estimate_tokens(r.turns(), 0) for r in pending)
         completion = sum(r.max_tokens or 0 for r in pending)
         plans.append(TaskPlan(task, samples, len(unique) - len(pending), len(pending), prompt, completion,
                               _cost(prompt, completion, prices)))

@@ -8,7 +8,7 @@ _EXPORTS = {
     "Action": "outcome", "Outcome": "outcome", "classify_status": "outcome", "parse_completion": "outcome",
     "Request": "request", "Result": "request", "PROTOCOL_VERSION": "request", "request_key": "request",
     "AdaptiveLimit": "ratelimit", "RateLimitPause": "ratelimit", "TokenBudget": "ratelimit",
-    "Replica": "replicas", "ReplicaPool": "replicas",
+    "Replica": "replicas", "ReplicaPool": "replicas", "Wire": "wire", "CHAT": "wire",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

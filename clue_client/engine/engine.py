@@ -27,11 +27,12 @@ from ..config import Endpoint
 from ..errors import UserError
 from .alike import FirstWave
 from ..redact import Redactor
-from .outcome import Action, Outcome, classify_status, parse_completion
+from .outcome import Action, Outcome, classify_status
 from .ratelimit import RateLimitPause, TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
 from .request import Request, Result
 from .retry import Backoff, RetryBudget, Slot
+from .wire import CHAT, Wire
 
 __all__ = ["Engine", "EngineStats", "RunAborted", "make_session", "Backoff"]
 
@@ -125,8 +126,10 @@ class Engine:
         max_cost: float | None = None,
         base_urls: tuple[str, ...] | None = None,
         all_down_timeout_s: float = 30.0,
+        wire: Wire = CHAT,
     ) -> None:
         self.endpoint = endpoint
+        self.wire = wire  # the HTTP API requests travel over (engine/wire)
         self.model = model
         self.backoff = backoff
         self.max_cost = max_cost
@@ -245,7 +248,7 @@ class Engine:
         if self.max_cost is None or prices is None:
             return 0.0
         max_tokens = request.max_tokens or 0
-        prompt = estimate_tokens(request.messages, 0)
+        prompt = estimate_tokens(request.turns(), 0)
         worst = (prompt * prices["input_per_million"] + max_tokens * prices["output_per_million"]) / 1e6
         if self.stats.cost + self._reserved_cost + worst > self.max_cost:
             return None
@@ -261,7 +264,7 @@ class Engine:
     async def _send(self, request: Request, slot: Slot) -> Result:
         """First attempt directly (most requests need one; tenacity's per-call setup costs as much as the
         HTTP exchange on loopback), then tenacity's loop for the retries."""
-        payload = json.dumps(request.body(self.model), ensure_ascii=False).encode("utf-8")
+        payload = json.dumps(self.wire.body(request, self.model), ensure_ascii=False).encode("utf-8")
         outcome, latency, replica = await self._attempt(request, payload)
         attempts = 1
         if outcome.action in _RETRY_ACTIONS:
@@ -345,7 +348,7 @@ class Engine:
         if self._throttler is not None:
             await self._throttler.acquire()
         max_tokens = request.max_tokens
-        estimate = estimate_tokens(request.messages, max_tokens)
+        estimate = estimate_tokens(request.turns(), max_tokens)
         if self._budget is not None:
             await self._budget.spend(estimate)
         timeout_s = self.endpoint.request_timeout_s(max_tokens, estimate - (max_tokens or 0))
@@ -390,11 +393,11 @@ class Engine:
 
     async def _post(self, session: aiohttp.ClientSession, url: str, payload: bytes, timeout_s: float,
                     trace: dict[str, bool] | None) -> Outcome:
-        async with session.post(f"{url}/chat/completions", data=payload, headers=self._headers, params=self._query,
+        async with session.post(self.wire.url(url), data=payload, headers=self._headers, params=self._query,
                                 timeout=_client_timeout(timeout_s), trace_request_ctx=trace) as response:
             content = self._redact.body(await response.read())
             if 200 <= response.status < 300:
-                return parse_completion(content)
+                return self.wire.parse(content)
             return classify_status(response.status, response.headers, content)
 
     async def _release(self, replica: Replica, outcome: Outcome | None, latency: float, sent_at: float) -> None:

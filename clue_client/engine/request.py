@@ -25,35 +25,58 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_key(identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None) -> str:
+_BASE_MATERIAL = frozenset({"identity", "messages", "params", "protocol", "draw", "prompt"})
+
+
+def request_key(identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None, *,
+                prompt: str | None = None, protocol: str = PROTOCOL_VERSION,
+                extra: Mapping[str, Any] | None = None) -> str:
     """Stable hex key for one request to one endpoint identity.
 
     ``draw`` tells apart identical prompts that must get independent answers (sampling at temperature > 0);
-    with greedy decoding it is None and identical prompts share one answer.
+    with greedy decoding it is None and identical prompts share one answer. ``prompt``: a raw prompt rendered
+    on the client (sent to a completions API instead of ``messages``). ``protocol``: the CLUE protocol's
+    version string. ``extra``: anything else that changes the answer (the wire API, a repeat index, the
+    chat template's checksum); absent or empty, the key is what it always was, so old run folders resume.
     """
     material: dict[str, Any] = {
         "identity": identity,
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "params": dict(params),
-        "protocol": PROTOCOL_VERSION,
+        "protocol": protocol,
     }
     if draw is not None:
         material["draw"] = draw
+    if prompt is not None:
+        material["prompt"] = prompt
+    for name, value in (extra or {}).items():
+        if name in _BASE_MATERIAL:
+            raise ValueError(f"request key material '{name}' cannot be overridden")
+        material[name] = value
     canonical = canonical_json(material)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One chat-completion request. ``params`` holds sampling fields (max_tokens, temperature, ...)."""
+    """One request. ``params`` holds the body fields besides the input (max_tokens, temperature, ...).
+
+    The input is ``messages`` (a chat), or ``prompt`` when the client rendered the prompt itself (CLUE 2024
+    sends raw text); which HTTP API carries it is the engine's wire format (``engine/wire``).
+    """
 
     key: str
     messages: tuple[Message, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
 
     @classmethod
-    def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None) -> "Request":
-        return cls(request_key(identity, messages, params, draw), tuple(messages), dict(params))
+    def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None, *,
+              prompt: str | None = None, protocol: str = PROTOCOL_VERSION,
+              extra: Mapping[str, Any] | None = None) -> "Request":
+        """A Request and its key (see ``request_key`` for what the key covers)."""
+        key = request_key(identity, messages, params, draw, prompt=prompt, protocol=protocol, extra=extra)
+        return cls(key, tuple(messages), dict(params), prompt)
 
     @property
     def max_tokens(self) -> int | None:
@@ -61,8 +84,15 @@ class Request:
         value = self.params.get("max_tokens", self.params.get("max_completion_tokens"))
         return int(value) if value is not None else None
 
+    def turns(self) -> tuple[Message, ...]:
+        """The input as turns (a raw prompt is one user turn): what token estimates count."""
+        return self.messages if self.prompt is None else ({"role": "user", "content": self.prompt},)
+
     def body(self, model: str) -> dict[str, Any]:
-        """The OpenAI chat-completions JSON body for this request."""
+        """The OpenAI-style JSON body: chat completions (``messages``), or completions for a raw ``prompt``.
+        A wire format (``engine/wire``) may reshape it for its API; the store records this canonical form."""
+        if self.prompt is not None:
+            return {"model": model, "prompt": self.prompt, **self.params}
         return {"model": model, "messages": [dict(m) for m in self.messages], **self.params}
 
 

@@ -168,3 +168,23 @@ async def test_max_cost_stops_before_passing_the_budget(concurrency: int) -> Non
     spent = sum((r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in results)
     assert engine.stats.cost == pytest.approx(spent) and spent <= 100.0
     assert "--max-cost 100" in (engine.stats.stopped_reason or "")
+
+
+def test_request_key_material_is_stable_and_extensible() -> None:
+    """The key of a plain chat request is what earlier versions wrote (old run folders resume); a raw prompt,
+    another protocol or extra material (a repeat index, the wire API) each give a new key."""
+    from clue_client.engine.request import request_key
+
+    messages = [{"role": "user", "content": "q"}]
+    plain = request_key("m@x", messages, {"max_tokens": 8})
+    assert plain == "5f1607d0b71d90a4a5d2044709d52694"  # the key clue-client 0.1.0 (before wire formats) gave
+    assert request_key("m@x", messages, {"max_tokens": 8}, extra={}) == plain
+    variants = {
+        request_key("m@x", messages, {"max_tokens": 8}, prompt="raw"),
+        request_key("m@x", messages, {"max_tokens": 8}, protocol="clue-ff75877/1"),
+        request_key("m@x", messages, {"max_tokens": 8}, extra={"repeat": 1}),
+        request_key("m@x", messages, {"max_tokens": 8}, extra={"api": "responses"}),
+    }
+    assert plain not in variants and len(variants) == 4
+    with pytest.raises(ValueError):
+        request_key("m@x", messages, {"max_tokens": 8}, extra={"params": {}})
