@@ -52,6 +52,9 @@ def test_clue_score_follows_the_manifests_protocol(tmp_path: Path) -> None:
     assert manifest["scorer"]["protocol"] == "2024"
     assert manifest["scorer"]["tasks"]["mednli"] == {"post_process": ["phi_end", "self_prompting"], "double_first": True}
     assert predictions["counted"].to_list() == [2] + [1] * (len(right) - 1)
+    report = run_clue("report", str(run), "--published", "none")
+    assert report.returncode == 0, report.stderr
+    assert f"mednli had {len(right)} answer(s) changed by CLUE 2024's output clean-up" in " ".join(report.stdout.split())
 
     assert _rescore(run, None)["score"] == 0.0  # no protocol in the manifest: 2025, nothing cleaned
     assert "counted" not in pl.read_parquet(run / "predictions" / "mednli.parquet").columns

@@ -2,9 +2,10 @@
 
 With published models present, everything is ranked by Level 1 (every published model has one; only
 some have Level 2). A run made under the protocol behind the published numbers (``--protocol 2024``) is
-ranked without the caveat; any other run's rank carries it. A run whose Level 1 is not the protocol's (a metric missing, errored samples left
-out, unfinished, a task not run) is listed but not ranked, with the reason. Without published models,
-runs are ordered as before: more levels first, then the mean of their levels (or task scores).
+ranked without the caveat; any other run's rank carries it. A run whose Level 1 is not the protocol's
+(a metric missing, errored samples left out, unfinished, a task not run) is listed but not ranked, with
+the reason. Without published models, runs are ordered as before: more levels first, then the mean of
+their levels (or task scores).
 """
 
 from __future__ import annotations

@@ -207,9 +207,9 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
             if result.n_missing:
                 notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
             if result.n_post_processed:
-                notes.append(f"{label}: {task} had {result.n_post_processed} answer(s) changed by {protocol_label(run)}'s "
-                             "output clean-up before scoring (phi <|end|> split, self-prompting cut, strip); the "
-                             "server's text is kept as raw_content")
+                notes.append(f"{label}: {task} had {result.n_post_processed} answer(s) changed by "
+                             f"{protocol_label(run)}'s output clean-up before scoring (phi <|end|> split, "
+                             "self-prompting cut, strip); the server's text is kept as raw_content")
             if result.n_bertscore_cut:
                 notes.append(f"{label}: {task} had {result.n_bertscore_cut} BERTScore pair(s) longer than the model's "
                              "512 tokens, scored on their first 512 (CLUE 2024's code stopped on such a pair)")

@@ -48,7 +48,8 @@ def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple
     return scored, missing
 
 
-def _score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple[pl.DataFrame, dict[str, str], dict[str, int]]:
+def _score_task(task: str, frame: pl.DataFrame,
+                options: ScoringOptions) -> tuple[pl.DataFrame, dict[str, str], dict[str, int]]:
     """``score_task`` plus the task's counts for results.json (answers changed by post-processing, BERTScore
     pairs cut to 512 tokens)."""
     _check(task, frame)
