@@ -375,12 +375,16 @@ def score_run_dir(run_dir: Path, scoring_options: Any = None) -> RunSummary:
 
 def _score_locked(run_dir: Path, scoring_options: Any) -> RunSummary:
     from .scoring import ScoringOptions, score_run, write_results, write_scored
+    from .protocols import DEFAULT_PROTOCOL
+    from .scoring.aggregate import count_first_twice
     from .scoring.versions import scorer_versions
 
     manifest = read_manifest(run_dir)
-    scoring_options = replace(scoring_options or ScoringOptions(),
-                              template_opens_think=bool(manifest.get("template_opens_think")))
-    frames = _joined_frames(run_dir, manifest)
+    scoring_options = replace(scoring_options or ScoringOptions(),  # scored under the protocol it was run under
+                              template_opens_think=bool(manifest.get("template_opens_think")),
+                              protocol=manifest.get("protocol") or DEFAULT_PROTOCOL,
+                              model=str(manifest.get("model") or ""))
+    frames = {t: count_first_twice(t, f, scoring_options) for t, f in _joined_frames(run_dir, manifest).items()}
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
     scored, results = score_run(answered, scoring_options)
     n_missing = 0

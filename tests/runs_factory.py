@@ -91,8 +91,10 @@ def task_result(task: str, frame: pl.DataFrame, partial: tuple[str, ...] = ()) -
 def write_run(folder: Path, frames: Mapping[str, pl.DataFrame], *, model: str = "model-a",
               sampling: Mapping[str, Any] | None = None, prices: Mapping[str, float] | None = None,
               data_files: Mapping[str, str] | None = None, partial: Mapping[str, tuple[str, ...]] | None = None,
-              protocol_version: str = "clue-2de4314/1") -> Path:
-    """Write a complete run folder; ``partial`` names metrics to report missing (and drop) per task."""
+              protocol_version: str = "clue-2de4314/1", protocol: str | None = None,
+              limit: int | None = None) -> Path:
+    """Write a complete run folder; ``partial`` names metrics to report missing (and drop) per task;
+    ``protocol``: the manifest's ``protocol`` (None: left out, as in folders written before it existed)."""
     partial = partial or {}
     (folder / "predictions").mkdir(parents=True, exist_ok=True)
     tasks = {}
@@ -113,6 +115,7 @@ def write_run(folder: Path, frames: Mapping[str, pl.DataFrame], *, model: str = 
         "prices": dict(prices) if prices else None, "started_at": "2026-11-28T10:00:00+00:00",
         "finished_at": "2026-11-28T10:05:00+00:00", "store": "store.sqlite",
         "replicas": {"http://127.0.0.1:9/v1": {"requests": 1, "errors": 0, "mean_latency_s": 0.1}},
+        "limit": limit, **({"protocol": protocol} if protocol else {}),
     }
     results = {"endpoint": f"ep-{model}", "model": model, "tasks": tasks, **levels,
                "levels_ci95": {lvl: ([levels[lvl] - 1, levels[lvl] + 1] if levels[lvl] is not None else None)

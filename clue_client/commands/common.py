@@ -39,9 +39,16 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
 def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scoring")
     group.add_argument("--clue-compat", action="store_true",
-                       help="reproduce CLUE's first-sample-counted-twice mean for MedNLI and MeDiSumCode")
-    group.add_argument("--bertscore-model", help="BERTScore model name or local path (default: CLUE's SciBERT)")
+                       help="reproduce CLUE 2025's first-sample-counted-twice mean for MedNLI and MeDiSumCode "
+                            "(a --protocol 2024 run counts it twice in five tasks anyway)")
+    group.add_argument("--bertscore-model", help="BERTScore model name or local path for every task whose protocol "
+                       "names no model of its own (default: CLUE's SciBERT; under --protocol 2024: MeQSum only)")
     group.add_argument("--bertscore-layer", type=number(int, low=1), help="BERTScore layer (default: 8 for SciBERT)")
+    group.add_argument("--bertscore-clinical-model", metavar="NAME_OR_PATH",
+                       help="replaces the BERTScore model a protocol names for a task: a --protocol 2024 run's "
+                            "emilyalsentzer/Bio_ClinicalBERT (Problem Summary, MeDiSumQA), e.g. a local copy")
+    group.add_argument("--bertscore-clinical-layer", type=number(int, low=1),
+                       help="layer of --bertscore-clinical-model (default: the protocol's, 9 for Bio_ClinicalBERT)")
     group.add_argument("--no-bertscore", action="store_true", help="skip BERTScore (tasks are marked partial)")
     group.add_argument("--umls-model", help="local path of the scispacy model for UMLS F1")
     group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
@@ -59,6 +66,8 @@ def scoring_options(args: argparse.Namespace) -> Any:
         clue_compat=args.clue_compat,
         bertscore_model=args.bertscore_model,
         bertscore_layer=args.bertscore_layer,
+        bertscore_clinical_model=args.bertscore_clinical_model,
+        bertscore_clinical_layer=args.bertscore_clinical_layer,
         bertscore=not args.no_bertscore,
         umls=not args.no_umls,
         umls_model=args.umls_model,

@@ -51,7 +51,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..reports.run_folder import load_run
 
     comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
-                              seed=args.seed, tasks=_task_list(args.tasks))
+                              seed=args.seed, tasks=_task_list(args.tasks),
+                              allow_mixed_protocols=args.allow_mixed_protocols)
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
@@ -101,6 +102,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--seed", type=number(int, low=0), default=0, help="random seed of the resampling (default 0)")
     compare.add_argument("--tasks", nargs="+", metavar="TASK",
                          help="compare only these tasks (space- or comma-separated, as in clue run)")
+    compare.add_argument("--allow-mixed-protocols", action="store_true",
+                         help="compare runs made under different CLUE protocols (2024 and 2025), which is "
+                              "otherwise refused: their differences are mostly the protocols'")
     compare.set_defaults(func=run_compare)
 
 

@@ -26,12 +26,14 @@ class ScoringRules:
 
     ``post_process``: named output clean-ups applied before any metric, in order (``"phi_end"``: keep what
     precedes ``" <|end|>"`` for phi model ids; ``"self_prompting"``: CLUE's self-prompting regex cut;
-    ``"strip"``: ``str.strip``). ``double_first``: the first scored sample is counted twice in the mean.
+    ``"strip"``: ``str.strip``); ``post_process_lh_tasks``: the LongHealth sub-tasks they apply to (other
+    tasks: every output). ``double_first``: the first scored sample is counted twice in the mean.
     ``bertscore_model``/``bertscore_layer``: None keeps the run's BERTScore setting (SciBERT, layer 8).
-    ``lowercase``: prediction and reference lower-cased for ROUGE and BERTScore.
+    ``lowercase``: prediction and reference lower-cased for ROUGE and BERTScore (UMLS gets the original).
     """
 
     post_process: tuple[str, ...] = ()
+    post_process_lh_tasks: tuple[int, ...] = (1, 2, 3)
     double_first: bool = False
     bertscore_model: str | None = None
     bertscore_layer: int | None = None
@@ -63,8 +65,8 @@ CLUE_2024 = Protocol(
         "mednli": ScoringRules(_SELF_PROMPTING, double_first=True),
         "meqsum": ScoringRules(_SELF_PROMPTING, double_first=True),
         "problem_summary": ScoringRules(_SELF_PROMPTING, double_first=True, lowercase=True, **_BIO_CLINICAL),
-        "longhealth": ScoringRules(("phi_end",)),  # task 1 only in CLUE's code; tasks 2/3 get no clean-up
-        "medisumqa": ScoringRules(("phi_end", "strip"), double_first=True, **_BIO_CLINICAL),
+        "longhealth": ScoringRules(("phi_end",), post_process_lh_tasks=(1,)),  # LH:295-296; tasks 2/3: LH:371-376
+        "medisumqa": ScoringRules(("strip", "phi_end"), double_first=True, **_BIO_CLINICAL),  # QA:122, then 123-124
         "medisumcode": ScoringRules(_SELF_PROMPTING, double_first=True),
     },
 )

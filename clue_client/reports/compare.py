@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import UserError
+from ..scoring.aggregate import row_weights
 from .run_folder import LEVEL_TASKS, TASK_IDS, Run, metric_columns, score_columns
 
 __all__ = [
@@ -93,13 +94,14 @@ class Comparison:
     tasks: Mapping[str, TaskComparison]
     warnings: tuple[str, ...]
     levels: Mapping[str, TaskComparison | None] = field(default_factory=dict)
+    protocols: Mapping[str, str] = field(default_factory=dict)  # {"a": "2025", "b": "2024"}
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract: {"a", "b", "tasks": {TASK: {...}}, "levels": {LEVEL: {...} or null}} plus
-        "warnings"."""
+        "warnings" and "protocols" ({"a": ..., "b": ...})."""
         return {"a": self.a, "b": self.b, "tasks": {t: c.to_json() for t, c in self.tasks.items()},
                 "levels": {lv: (c.to_json() if c else None) for lv, c in self.levels.items()},
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "protocols": dict(self.protocols)}
 
     def regressions(self, alpha: float = 0.05, among: Sequence[str] | None = None) -> list[str]:
         """Tasks and levels (or only those named in ``among``) where B is significantly worse than A after
@@ -225,9 +227,10 @@ class _SumsPair:
             scored = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, bool)
             matrix = np.column_stack([frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in names])
             ok = ~np.isnan(matrix) & scored[:, None]
-            sums.append(np.stack([np.bincount(group_of_row[ok[:, j]], weights=matrix[ok[:, j], j], minlength=n_groups)
-                                  for j in range(len(names))], axis=1))
-            counts.append(np.stack([np.bincount(group_of_row[ok[:, j]], minlength=n_groups).astype(np.float64)
+            weight = row_weights(frame)  # a sample the protocol counts twice weighs 2 in every resample
+            sums.append(np.stack([np.bincount(group_of_row[ok[:, j]], weights=matrix[ok[:, j], j] * weight[ok[:, j]],
+                                              minlength=n_groups) for j in range(len(names))], axis=1))
+            counts.append(np.stack([np.bincount(group_of_row[ok[:, j]], weights=weight[ok[:, j]], minlength=n_groups)
                                     for j in range(len(names))], axis=1))
             values.append(np.where(ok, matrix, np.nan))
         pair = cls((sums[0], sums[1]), (counts[0], counts[1]), None)
@@ -350,7 +353,10 @@ def manifest_warnings(a: Run, b: Run) -> list[str]:
     """Ways the two runs were not set up alike: protocol, data files, sampling."""
     ma, mb = a.manifest, b.manifest
     notes = []
-    if ma.protocol_version != mb.protocol_version:
+    if ma.protocol != mb.protocol:
+        notes.append(f"protocols differ: A CLUE {ma.protocol}, B CLUE {mb.protocol} (compared as asked by "
+                     "--allow-mixed-protocols: prompts, answer lengths and scoring rules differ)")
+    elif ma.protocol_version != mb.protocol_version:
         notes.append(f"protocol versions differ: A {_describe(ma.protocol_version)}, B {_describe(mb.protocol_version)}")
     for path in sorted(set(ma.data_files) & set(mb.data_files)):
         if ma.data_files[path] != mb.data_files[path]:
@@ -376,14 +382,21 @@ def _sampling(sampling: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
 
 def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: int = 1000, seed: int = 0,
-                 tasks: Sequence[str] | None = None, fast: bool = True) -> Comparison:
+                 tasks: Sequence[str] | None = None, fast: bool = True,
+                 allow_mixed_protocols: bool = False) -> Comparison:
     """Compare B against A on every task both runs have predictions for.
 
+    Runs made under different CLUE protocols (2024 vs 2025: other prompts, answer lengths, scoring rules)
+    are refused unless ``allow_mixed_protocols``: a difference between them is mostly the protocol's.
     ``fast`` resamples per-group metric sums instead of calling ``scorer`` on every resample; it is used
     only where it reproduces ``scorer`` on the observed data, and gives the same statistics.
     """
     if resamples < 1:
         raise UserError("--resamples must be at least 1")
+    if a.manifest.protocol != b.manifest.protocol and not allow_mixed_protocols:
+        raise UserError(f"{a.path} is a CLUE {a.manifest.protocol} run and {b.path} a CLUE {b.manifest.protocol} run: "
+                        "their differences are mostly the protocols'; nothing compared (--allow-mixed-protocols "
+                        "compares them anyway)")
     scorer = scorer or default_scorer()
     shared = [t for t in TASK_IDS if t in a.predictions and t in b.predictions]
     shared += sorted(set(a.predictions) & set(b.predictions) - set(shared))
@@ -408,5 +421,6 @@ def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: in
             notes.append(f"{t}: metrics present in only one run were left out: {', '.join(r.metrics_only_in)}")
         if r.n_paired == 0:
             notes.append(f"{t}: no sample answered by both runs")
-    return Comparison(str(a.path), str(b.path), results, tuple(notes), levels)
+    return Comparison(str(a.path), str(b.path), results, tuple(notes), levels,
+                      {"a": a.manifest.protocol, "b": b.manifest.protocol})
 

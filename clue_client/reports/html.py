@@ -19,7 +19,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from .. import __version__
-from .leaderboard import CAVEAT, PROTOCOL_DOC, leaderboard, rank_statement
+from .leaderboard import PROTOCOL_DOC, caveat_line, leaderboard, limit_notes, protocol_label, rank_statement
 from .published_table import Published, published_table
 from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
 from .run_folder import (LEVEL_TASKS, TASK_IDS, Run, metric_columns, replica_usage, run_labels, run_usage,
@@ -140,7 +140,11 @@ def _leaderboard(runs: Sequence[Run], published: Sequence[Published]) -> str:
     rows, classes = [], []
     for row in leaderboard(runs, published):
         classes.append("published" if row.published else "run")
-        cells = ["–" if row.rank is None else str(row.rank), _e(row.label), classes[-1]]
+        if row.published:
+            source = f"published (CLUE {published_table().protocol_name})"
+        else:
+            source = f"run ({protocol_label(row.run)})" if row.run else "run"
+        cells = ["–" if row.rank is None else str(row.rank), _e(row.label), _e(source)]
         cells += [_e(fmt_score(getattr(row.results, lvl), row.results.levels_ci95.get(lvl))) for lvl in LEVEL_TASKS]
         for task in tasks:
             result = row.results.tasks.get(task)
@@ -155,11 +159,16 @@ def _placement(runs: Sequence[Run], published: Sequence[Published]) -> str:
         return ""
     items = "".join(f"<li><b>{_e(label)}</b>: {_e(rank_statement(run.results, published))}</li>"
                     for label, run in zip(run_labels(list(runs)), runs))
-    return f'<ul id="placement">{items}</ul>' + _caveat() + f'<p class="sub">{_e(published_table().credit)}</p>'
+    items += "".join(f"<li>{_e(note)}</li>" for note in limit_notes(runs))
+    return f'<ul id="placement">{items}</ul>' + _caveat(runs) + f'<p class="sub">{_e(published_table().credit)}</p>'
 
 
-def _caveat() -> str:
-    text = _e(CAVEAT).replace(PROTOCOL_DOC, f'<a href="{PROTOCOL_DOC}">{PROTOCOL_DOC}</a>')
+def _caveat(runs: Sequence[Run]) -> str:
+    """The caveat for the runs not made under the published numbers' protocol; nothing when all were."""
+    caveat = caveat_line(runs, published_table().protocol_name)
+    if caveat is None:
+        return ""
+    text = _e(caveat).replace(PROTOCOL_DOC, f'<a href="{PROTOCOL_DOC}">{PROTOCOL_DOC}</a>')
     return f'<p class="caveat">{text}</p>'
 
 
@@ -212,7 +221,8 @@ def _runs_info(runs: Sequence[Run]) -> str:
     rows = []
     for label, run in zip(run_labels(list(runs)), runs):
         m = run.manifest
-        rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(m.protocol_version or "–"),
+        version = f" ({m.protocol_version})" if m.protocol_version else ""
+        rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(f"{protocol_label(run)}{version}"),
                      f"<code>{_e(m.sampling if isinstance(m.sampling, str) else json.dumps(dict(m.sampling), sort_keys=True))}</code>",
                      _e(m.started_at or "–"), _e(m.finished_at or "–")])
     return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows, "left")
@@ -290,7 +300,7 @@ def render_html(runs: Sequence[Run], published: Sequence[Published] = ()) -> str
     return _PAGE.format(
         version=_e(__version__), created=_e(created), n_runs=len(runs), runs_info=_runs_info(runs),
         leaderboard=_leaderboard(runs, published), placement=_placement(runs, published),
-        ranking=_RANKED_PUBLISHED if published else _RANKED_RUNS, fig_caveat=_caveat() if published else "",
+        ranking=_RANKED_PUBLISHED if published else _RANKED_RUNS, fig_caveat=_caveat(runs) if published else "",
         scatter=level_scatter_svg(runs, published), bars=task_bars_svg(runs, published),
         bars_note=(f"; grey band: the range of the {len(published)} published models' task scores, one tick each"
                    if published else ""),

@@ -1,9 +1,11 @@
 """Runs placed among CLUE's published models: one ranking for the terminal and the HTML report.
 
 With published models present, everything is ranked by Level 1 (every published model has one; only
-some have Level 2). A run whose Level 1 is not the protocol's (a metric missing, errored samples left
-out, unfinished, a task not run) is listed but not ranked, with the reason. Without published models,
-runs are ordered as before: more levels first, then the mean of their levels (or task scores).
+some have Level 2). A run made under the protocol behind the published numbers (``--protocol 2024``) is
+ranked without the caveat; any other run's rank carries it. A run whose Level 1 is not the protocol's
+(a metric missing, errored samples left out, unfinished, a task not run) is listed but not ranked, with
+the reason. Without published models, runs are ordered as before: more levels first, then the mean of
+their levels (or task scores).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Sequence
 from .published_table import Published
 from .run_folder import LEVEL_TASKS, Results, Run, run_labels
 
-__all__ = ["CAVEAT", "PROTOCOL_DOC", "Row", "leaderboard", "unranked_reason", "rank_statement", "ordinal"]
+__all__ = ["CAVEAT", "PROTOCOL_DOC", "Row", "caveat_line", "leaderboard", "limit_notes", "ordinal", "protocol_label",
+           "rank_statement", "unranked_reason"]
 
 PROTOCOL_DOC = "docs/protocol.md"
 #: One line under every comparison with published numbers: why a small gap is not a finding.
@@ -23,8 +26,34 @@ CAVEAT = (
     "that move scores (CLUE_PROTOCOL_2024.md §7 rows 1, 3, 4, 7, 11, 17: TGI with client-rendered prompts and "
     "answer prefills, shorter answer limits, left truncation, the first sample counted twice, Bio_ClinicalBERT); "
     f"see {PROTOCOL_DOC}. A gap of a few points is not a finding; a run on other samples (--limit, the bundled "
-    "fictional ones) is not comparable at all."
+    "fictional ones) is not comparable at all. `clue run --protocol 2024` follows the June 2024 code."
 )
+
+
+def protocol_label(run: Run) -> str:
+    """``CLUE 2024``: the protocol a run was made under, as reports print it."""
+    return f"CLUE {run.manifest.protocol}"
+
+
+def caveat_line(runs: Sequence[Run], published_protocol: str) -> str | None:
+    """The caveat, for the runs not made under ``published_protocol``; None when every run was."""
+    others = [label for label, run in zip(run_labels(list(runs)), runs) if run.manifest.protocol != published_protocol]
+    if not others:
+        return None
+    if len(others) == len(runs):
+        return CAVEAT
+    return CAVEAT.replace("Caveat:", f"Caveat for {', '.join(others)} (not --protocol {published_protocol}):", 1)
+
+
+def limit_notes(runs: Sequence[Run]) -> list[str]:
+    """A line for each run scored on the first N samples only (``--limit``): its rank says little."""
+    notes = []
+    for label, run in zip(run_labels(list(runs)), runs):
+        limit = run.manifest.raw.get("limit")
+        if limit:
+            notes.append(f"{label}: scored on the first {limit} samples of each task (LongHealth: questions; "
+                         "--limit), not the full test sets of the published numbers: its rank is not comparable")
+    return notes
 
 
 @dataclass(frozen=True, slots=True)

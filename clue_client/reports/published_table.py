@@ -38,6 +38,7 @@ class PublishedTable:
     source: str
     date: str
     protocol: str
+    protocol_name: str  # the --protocol that follows the code behind these numbers ("2024")
 
     @property
     def credit(self) -> str:
@@ -71,7 +72,8 @@ def published_table() -> PublishedTable:
     csv = files.joinpath("clue_published_results.csv").read_text(encoding="utf-8")
     frame = pl.read_csv(StringIO(csv), infer_schema_length=None, schema_overrides={"model": pl.Utf8})
     models = tuple(Published(row["model"], _results(row, meta)) for row in frame.iter_rows(named=True))
-    return PublishedTable(models, meta["attribution"], meta["source"], meta["date"], meta["protocol"])
+    return PublishedTable(models, meta["attribution"], meta["source"], meta["date"], meta["protocol"],
+                          meta["protocol_name"])
 
 
 def select_published(spec: str | None) -> list[Published]:

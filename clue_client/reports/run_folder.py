@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from ..errors import DataError, UserError
+from ..protocols import DEFAULT_PROTOCOL
 
 __all__ = [
     "TASK_IDS",
@@ -47,7 +48,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
         "latency_s", "attempts", "rejected", "replica", "raw_content", "reasoning", "reasoning_tokens",
-        "reasoning_truncated",
+        "reasoning_truncated", "counted",
     }
 )
 
@@ -59,6 +60,7 @@ class Manifest:
     endpoint: str
     model: str
     protocol_version: str | None
+    protocol: str  # "2025" or "2024" (CLUE's protocol the run followed; folders without one are 2025's)
     sampling: Mapping[str, Any] | str  # "server default" when no sampling parameter was sent
     tasks: tuple[str, ...]
     data_files: Mapping[str, str]
@@ -82,6 +84,8 @@ class TaskResult:
     n_missing: int = 0  # samples not answered yet (an unfinished run)
     n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
     n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
+    n_post_processed: int = 0  # answers the protocol's output clean-up changed (CLUE 2024)
+    n_bertscore_cut: int = 0  # BERTScore pairs longer than the model's 512 positions, scored on 512 tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,7 @@ def _parse_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
         endpoint=str(data.get("endpoint") or ""),
         model=str(data.get("model") or ""),
         protocol_version=data.get("protocol_version"),
+        protocol=str(data.get("protocol") or DEFAULT_PROTOCOL),
         sampling=data["sampling"] if isinstance(data.get("sampling"), str) else dict(data.get("sampling") or {}),
         tasks=tuple(data.get("tasks") or ()),
         data_files=dict(data.get("data_files") or {}),
@@ -205,6 +210,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         n_missing=int(entry.get("n_missing") or 0),
         n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
         n_rejected=int(entry.get("n_rejected") or 0),
+        n_post_processed=int(entry.get("n_post_processed") or 0),
+        n_bertscore_cut=int(entry.get("n_bertscore_cut") or 0),
     )
 
 

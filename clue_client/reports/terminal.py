@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..scoring.rejected import PARTIAL_MARK
 from .compare import Comparison
-from .leaderboard import CAVEAT, leaderboard, rank_statement
+from .leaderboard import caveat_line, leaderboard, limit_notes, protocol_label, rank_statement
 from .published_table import Published, published_table
 from .run_folder import LEVEL_TASKS, TASK_IDS, Run, TaskResult, replica_usage, run_labels, run_usage
 
@@ -80,6 +80,8 @@ def score_table(runs: Sequence[Run]) -> Table:
     table.add_column("task")
     for label in run_labels(list(runs)):
         table.add_column(escape(label), justify="right")
+    table.add_row("protocol", *(protocol_label(run) for run in runs))
+    table.add_section()
     for task in report_tasks(runs):
         table.add_row(task, *(_task_cell(run.results.tasks.get(task)) for run in runs))
     table.add_section()
@@ -115,9 +117,12 @@ def leaderboard_table(runs: Sequence[Run], published: Sequence[Published]) -> Ta
 
 
 def placement_lines(runs: Sequence[Run], published: Sequence[Published]) -> list[str]:
-    """Each run's place among the published models, then the caveat and the table's attribution."""
+    """Each run's place among the published models, then what limits it (``--limit``), the caveat for runs not
+    made under the published numbers' protocol, and the table's attribution."""
+    table = published_table()
     lines = [f"{label}: {rank_statement(run.results, published)}" for label, run in zip(run_labels(list(runs)), runs)]
-    return [*lines, CAVEAT, published_table().credit]
+    caveat = caveat_line(runs, table.protocol_name)
+    return [*lines, *limit_notes(runs), *([caveat] if caveat else []), table.credit]
 
 
 def usage_table(runs: Sequence[Run]) -> Table:
@@ -201,6 +206,13 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
                              f"{result.n + result.n_errors}; they are not scored")
             if result.n_missing:
                 notes.append(f"{label}: {task} has {result.n_missing} sample(s) not answered yet (unfinished run)")
+            if result.n_post_processed:
+                notes.append(f"{label}: {task} had {result.n_post_processed} answer(s) changed by "
+                             f"{protocol_label(run)}'s output clean-up before scoring (phi <|end|> split, "
+                             "self-prompting cut, strip); the server's text is kept as raw_content")
+            if result.n_bertscore_cut:
+                notes.append(f"{label}: {task} had {result.n_bertscore_cut} BERTScore pair(s) longer than the model's "
+                             "512 tokens, scored on their first 512 (CLUE 2024's code stopped on such a pair)")
             if result.n_reasoning_truncated:
                 notes.append(f"{label}: {task} had {result.n_reasoning_truncated} answer(s) whose thinking was cut off "
                              "by the token limit; they are scored as empty answers (a larger --reasoning-budget helps)")
@@ -274,5 +286,8 @@ def comparison_table(comparison: Comparison, alpha: float = 0.05) -> Table:
 
 def print_comparison(comparison: Comparison, console: Console, alpha: float = 0.05) -> None:
     console.print(comparison_table(comparison, alpha))
+    a, b = comparison.protocols.get("a"), comparison.protocols.get("b")
+    console.print(f"protocol: A CLUE {a}, B CLUE {b}" if a != b else f"protocol: CLUE {a}", markup=False,
+                  highlight=False)
     for note in comparison.warnings:
         console.print(f"warning: {note}", style="yellow", markup=False, highlight=False)

@@ -1,10 +1,20 @@
 """BERTScore as CLUE computes it (``bert_score.score(..., lang="en-sci")``), with a loadable local model.
 
-CLUE's default is SciBERT (``allenai/scibert_scivocab_uncased``), layer 8, no IDF, no baseline rescaling.
-SciBERT's tokenizer declares no length limit, so inputs past 512 tokens crash the model: we cap the
-tokenizer at the model's position limit, which makes ``bert_score`` truncate. Pairs where either side is
-empty score 0, as in ``bert_score`` (whose own empty-string path breaks under transformers 5).
-Heavy imports stay inside functions so ``import clue_client.scoring`` works without the extra.
+CLUE's default is SciBERT (``allenai/scibert_scivocab_uncased``), layer 8, no IDF, no baseline rescaling;
+CLUE 2024 scored Problem Summary and MeDiSumQA with ``emilyalsentzer/Bio_ClinicalBERT``, layer 9 (which
+model scores which task is the protocol's: ``ScoringOptions.bertscore_for``).
+
+Neither tokenizer declares a length limit, so ``bert_score`` never truncates and a pair past 512 tokens
+(either side, [CLS] and [SEP] included) reaches the model longer than its 512 positions: BERT's forward
+raises ``RuntimeError`` (the expand of its 512 buffered ``token_type_ids``), in transformers 4.39.3 as
+today. CLUE 2024 called BERTScore once per sample with no guard, so such a pair ended the whole
+evaluation: every published Problem Summary and MeDiSumQA number comes from a run where no pair passed 512
+tokens. We cap the tokenizer at the model's position limit (what CLUE 2025's fork does since 20ffcb3),
+which scores every pair CLUE 2024 could score exactly as it did and cuts the longer ones to 512 tokens
+instead of failing; ``BertScores.n_cut`` counts those, and the task's results say how many there were.
+Pairs where either side is empty score 0, as in ``bert_score`` (whose own empty-string path breaks under
+transformers 5). Heavy imports stay inside functions so ``import clue_client.scoring`` works without the
+extra.
 """
 
 from __future__ import annotations
@@ -29,11 +39,13 @@ _HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors", "pytorch_model.bin"
 
 @dataclass(frozen=True, slots=True)
 class BertScores:
-    """Per-pair BERTScore precision, recall and F1 (float64 arrays, input order)."""
+    """Per-pair BERTScore precision, recall and F1 (float64 arrays, input order); ``n_cut``: pairs with a
+    side longer than the model's 512 positions, scored on its first 512 tokens."""
 
     p: np.ndarray
     r: np.ndarray
     f1: np.ndarray
+    n_cut: int = 0
 
 
 def _offline() -> bool:
@@ -52,7 +64,7 @@ def _local_dir(model: str) -> str:
         return snapshot_download(model, allow_patterns=_HUB_FILES, local_files_only=True)
     except Exception:  # noqa: BLE001 - any cache miss means "not here yet"
         pass
-    hint = "pass --bertscore-model PATH to a local copy"
+    hint = "pass --bertscore-model PATH (or --bertscore-clinical-model PATH for Bio_ClinicalBERT) to a local copy"
     if _offline():
         raise MetricUnavailable(f"BERTScore model {model} is not cached and HF_HUB_OFFLINE is set; {hint}")
     try:
@@ -123,7 +135,22 @@ def bertscore(
                 all_layers=False,
             ).cpu()
         out[keep] = scores.numpy().astype(np.float64)
-    return BertScores(out[:, 0], out[:, 1], out[:, 2])
+    n_cut = sum(_too_long(tokenizer, predictions[i]) or _too_long(tokenizer, references[i]) for i in keep)
+    return BertScores(out[:, 0], out[:, 1], out[:, 2], n_cut)
+
+
+def _too_long(tokenizer: Any, text: str) -> bool:
+    """Whether ``text`` encodes (as ``bert_score`` encodes it: stripped, with special tokens) to more tokens
+    than the capped tokenizer keeps."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # counting a long text is not the model's "indexing errors" warning
+    try:
+        n = len(tokenizer.tokenize(text.strip())) + tokenizer.num_special_tokens_to_add()
+    finally:
+        logging.set_verbosity(verbosity)
+    return n > tokenizer.model_max_length
 
 
 def _unit_idf(tokenizer: Any) -> dict[int, float]:

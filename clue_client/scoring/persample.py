@@ -23,11 +23,13 @@ __all__ = ["SampleMetrics", "sample_metrics"]
 @dataclass(frozen=True)
 class SampleMetrics:
     """``columns``: metric name -> float array (NaN = not applicable to that row, e.g. another LongHealth
-    task); ``missing``: metric name -> why it could not be computed; ``extra``: non-metric columns."""
+    task); ``missing``: metric name -> why it could not be computed; ``extra``: non-metric columns;
+    ``counts``: task-level counts for results.json (``n_bertscore_cut``)."""
 
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     extra: dict[str, list] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def _texts(frame: pl.DataFrame, column: str) -> list[str]:
@@ -44,21 +46,27 @@ def _model_metric(
         scores = compute()
     except MetricUnavailable as exc:
         return SampleMetrics(missing=dict.fromkeys(names, str(exc)))
-    return SampleMetrics(columns=dict(zip(names, (scores.p, scores.r, scores.f1))))
+    counts = {"n_bertscore_cut": scores.n_cut} if hasattr(scores, "n_cut") else {}
+    return SampleMetrics(columns=dict(zip(names, (scores.p, scores.r, scores.f1))), counts=counts)
 
 
 def _summary(task: str, frame: pl.DataFrame, options: ScoringOptions) -> SampleMetrics:
     preds, refs = _texts(frame, "prediction"), _texts(frame, "reference")
     if not preds:  # nothing to score: load no model, report nothing missing
         return SampleMetrics(columns={name: np.zeros(0) for name in TASKS[task].metrics})
-    r = rouge(preds, refs)
+    if options.rules(task).lowercase:  # CLUE 2024's Problem Summary: ROUGE and BERTScore only, not UMLS
+        text_preds, text_refs = [p.lower() for p in preds], [r.lower() for r in refs]
+    else:
+        text_preds, text_refs = preds, refs
+    model, layer = options.bertscore_for(task)
+    r = rouge(text_preds, text_refs)
     parts = [
         SampleMetrics(columns={"rouge1": r.rouge1, "rouge2": r.rouge2, "rougeL": r.rougeL}),
         _model_metric(
             ("bertscore_p", "bertscore_r", "bertscore_f1"),
             options.bertscore,
             "--no-bertscore",
-            lambda: bertscore(preds, refs, options.bertscore_model, options.bertscore_layer),
+            lambda: bertscore(text_preds, text_refs, model, layer),
         ),
     ]
     if "umls_f1" in TASKS[task].metrics:
@@ -73,6 +81,7 @@ def _summary(task: str, frame: pl.DataFrame, options: ScoringOptions) -> SampleM
     return SampleMetrics(
         columns={k: v for p in parts for k, v in p.columns.items()},
         missing={k: v for p in parts for k, v in p.missing.items()},
+        counts={k: v for p in parts for k, v in p.counts.items()},
     )
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import polars as pl
 
 from ..errors import DataError
-from .aggregate import level_scores, metric_means, task_score
+from .aggregate import count_first_twice, level_scores, metric_means, task_score
 from .answers import final_answers
 from .options import ScoringOptions
 from .persample import sample_metrics
+from .postprocess import post_process_frame
 from .protocol import LEVELS, TASK_IDS, TASKS
 from .rejected import PARTIAL_MARK, REJECTED, n_rejected, settle_rejected
 from .stats import bootstrap_scores, ci95, level_replicates
@@ -38,16 +39,32 @@ def _full_column(values: np.ndarray | list, ok: np.ndarray, dtype: pl.DataType) 
 
 def score_task(task: str, frame: pl.DataFrame, options: ScoringOptions) -> tuple[pl.DataFrame, dict[str, str]]:
     """Add one Float64 column per per-sample metric (null on error rows and for missing metrics); also
-    return the missing metrics with their reasons."""
+    return the missing metrics with their reasons.
+
+    ``frame`` is the task's samples in the protocol's order (its first row is the first scored sample, which
+    the protocol may count twice: ``counted``); the answers are cleaned as the protocol says before any
+    metric (``postprocess.py``), the server's text staying in ``raw_content``."""
+    scored, missing, _ = _score_task(task, frame, options)
+    return scored, missing
+
+
+def _score_task(task: str, frame: pl.DataFrame,
+                options: ScoringOptions) -> tuple[pl.DataFrame, dict[str, str], dict[str, int]]:
+    """``score_task`` plus the task's counts for results.json (answers changed by post-processing, BERTScore
+    pairs cut to 512 tokens)."""
     _check(task, frame)
     stale = [c for c in (*TASKS[task].metrics, "lh_answer") if c in frame.columns]
     frame = final_answers(frame.drop(stale), options.template_opens_think)  # answers, not thoughts
+    frame = count_first_twice(task, frame, options)
+    rules = options.rules(task)
+    frame, changed = post_process_frame(frame, rules.post_process, options.model, rules.post_process_lh_tasks)
     ok = frame["error"].is_null().to_numpy() if "error" in frame.columns else np.ones(frame.height, dtype=bool)
     result = sample_metrics(task, frame.filter(pl.Series(ok)), options)
     columns = [_full_column(v, ok, pl.Float64).alias(k) for k, v in result.columns.items()]
     columns += [_full_column(v, ok, pl.Utf8).alias(k) for k, v in result.extra.items()]
     columns += [pl.lit(None, dtype=pl.Float64).alias(k) for k in result.missing]  # stable schema
-    return frame.with_columns(columns), result.missing
+    counts = {**({"n_post_processed": changed} if rules.post_process else {}), **result.counts}
+    return frame.with_columns(columns), result.missing, counts
 
 
 def _oddities(frame: pl.DataFrame) -> dict[str, int]:
@@ -66,12 +83,18 @@ def score_run(
 ) -> tuple[dict[str, pl.DataFrame], dict]:
     """Score every task of a run; the results dict follows the run-folder contract (the CLI adds
     ``endpoint`` and ``model``). Extensions: ``missing`` ({metric: reason}) and ``n_rejected`` (samples the
-    server refused for good, see ``rejected.py``) per task, ``levels_partial``."""
+    server refused for good, see ``rejected.py``) per task, ``levels_partial``; ``n_post_processed`` (answers
+    the protocol's output clean-up changed) where the protocol cleans, ``n_bertscore_cut`` (pairs scored on
+    their first 512 tokens) where BERTScore ran.
+
+    Each frame holds one task's answered samples in the protocol's order; when the protocol counts the
+    first scored sample twice, set ``counted`` (``count_first_twice``) on the whole task frame before
+    dropping unanswered rows, as the runner does, or the first answered row is the one doubled."""
     scored: dict[str, pl.DataFrame] = {}
     tasks: dict[str, dict] = {}
     reps: dict[str, np.ndarray | None] = {}
     for task in sorted(frames, key=lambda t: TASK_IDS.index(t) if t in TASK_IDS else len(TASK_IDS)):
-        frame, missing = score_task(task, settle_rejected(frames[task], options.exclude_rejected), options)
+        frame, missing, counts = _score_task(task, settle_rejected(frames[task], options.exclude_rejected), options)
         scored[task] = frame
         n = int(frame["error"].is_null().sum()) if "error" in frame.columns else frame.height
         refused = n_rejected(frame)
@@ -87,6 +110,7 @@ def score_run(
             "n_reasoning_truncated": int(answered["reasoning_truncated"].sum()),
             "n_rejected": refused,
             **_oddities(frame),
+            **counts,
             "metrics": metric_means(task, frame, options),
             "score": task_score(task, frame, options),
             "ci95": ci95(reps[task]),

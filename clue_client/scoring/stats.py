@@ -3,8 +3,8 @@
 The resampling unit is the frame's ``group_id`` (one sample, or for LongHealth one question with all its
 prompts), so correlated prompts never count as independent evidence. Each task draws from its own
 generator, seeded by (seed, task position), so a task's interval does not depend on which other tasks ran.
-Replicates reuse per-group sums, which gives the same numbers as ``task_score`` on the resampled rows,
-with the plain mean (``clue_compat``'s doubled first sample has no meaning in a resample).
+Replicates reuse per-group weighted sums, which gives the same numbers as ``task_score`` on the resampled
+rows: a sample counted twice (``counted``, see ``aggregate.py``) keeps its weight in every replicate.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from .aggregate import scored_rows
+from .aggregate import row_weights, scored_rows
 from .protocol import LEVELS, TASK_IDS, TASKS
 
 __all__ = ["bootstrap_scores", "ci95", "group_draws", "level_replicates"]
@@ -36,12 +36,13 @@ def bootstrap_scores(task_id: str, scored: pl.DataFrame, replicates: int, seed: 
         return None
     _, group = np.unique(rows["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
     n_groups = int(group.max()) + 1
+    weights = row_weights(rows)
     sums, counts = [], []
     for name in names:
         values = rows[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
         ok = ~np.isnan(values)
-        sums.append(np.bincount(group[ok], weights=values[ok], minlength=n_groups))
-        counts.append(np.bincount(group[ok], minlength=n_groups).astype(np.float64))
+        sums.append(np.bincount(group[ok], weights=values[ok] * weights[ok], minlength=n_groups))
+        counts.append(np.bincount(group[ok], weights=weights[ok], minlength=n_groups))
     sum_m, count_m = np.stack(sums, axis=1), np.stack(counts, axis=1)  # groups x metrics
     draws = group_draws(seed, task_id, n_groups, replicates)
     out = np.empty(replicates)

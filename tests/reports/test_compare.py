@@ -241,3 +241,46 @@ def test_cli_levels_in_json_and_table_and_gate_on_a_level(level_runs: tuple[Path
     assert main(["compare", str(b), str(a), "--resamples", "20", "--tasks", "mednli",
                  "--fail-on-regression-in", "level1"]) == 2
     assert "level1 cannot be compared" in capsys.readouterr().err
+
+
+def _doubled(frame: pl.DataFrame) -> pl.DataFrame:
+    """A CLUE 2024 task frame as scoring writes it: the first scored sample counted twice."""
+    return frame.with_columns(counted=pl.Series([2] + [1] * (frame.height - 1), dtype=pl.Int8))
+
+
+def test_runs_of_different_protocols_are_compared_only_when_allowed(tmp_path: Path) -> None:
+    import numpy as np
+    from conftest import run_clue
+
+    from clue_client.reports.compare import _SumsPair
+
+    frames = {t: synth_task(t, 40, seed=i, quality=0.5) for i, t in enumerate(("mednli", "meqsum"))}
+    old_frames = {t: _doubled(f) for t, f in frames.items()}
+    new = write_run(tmp_path / "new", frames, model="m")  # no protocol in the manifest: 2025
+    old = write_run(tmp_path / "old", old_frames, model="m", protocol="2024")
+    other = write_run(tmp_path / "other", {t: _doubled(improve(f, 0.3, seed=2)) for t, f in frames.items()},
+                      model="m", protocol="2024")
+
+    refused = run_clue("compare", str(new), str(old))
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 2 and len(lines) == 1 and "Traceback" not in refused.stderr
+    assert "is a CLUE 2025 run" in lines[0] and "a CLUE 2024 run" in lines[0] and "--allow-mixed-protocols" in lines[0]
+    assert "B − A" not in refused.stdout
+
+    out = tmp_path / "mixed.json"
+    mixed = run_clue("compare", str(new), str(old), "--allow-mixed-protocols", "--resamples", "50", "--json", str(out))
+    assert mixed.returncode == 0, mixed.stderr
+    assert "protocol: A CLUE 2025, B CLUE 2024" in mixed.stdout and "protocols differ" in mixed.stdout
+    assert json.loads(out.read_text())["protocols"] == {"a": "2025", "b": "2024"}
+
+    same = run_clue("compare", str(old), str(other), "--resamples", "50", "--json", str(out))
+    assert same.returncode == 0, same.stderr
+    assert "protocol: CLUE 2024" in same.stdout and "protocols differ" not in same.stdout
+    compared = json.loads(out.read_text())["tasks"]["mednli"]
+    reported = json.loads((old / "results.json").read_text())["tasks"]["mednli"]["score"]
+    assert compared["score_a"] == pytest.approx(reported)  # the doubled first sample, as the report has it
+    assert reported != pytest.approx(100 * frames["mednli"]["accuracy"].mean())
+    pa, pb = paired_rows(load_run(old).predictions["mednli"], load_run(other).predictions["mednli"])
+    _, group_of_row = np.unique(pa["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
+    observed = (task_score("mednli", pa), task_score("mednli", pb))
+    assert _SumsPair.for_frames("mednli", pa, pb, group_of_row, observed) is not None  # the fast path weighs it too

@@ -133,3 +133,39 @@ def test_ordinals() -> None:
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th"]
+
+
+def test_a_2024_run_is_ranked_without_the_caveat_and_a_2025_run_with_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from clue_client.reports.leaderboard import CAVEAT
+    from clue_client.reports.published_table import select_published
+
+    monkeypatch.setenv("COLUMNS", "250")
+    level1 = ("mednli", "meqsum", "problem_summary")
+    frames = {t: synth_task(t, 40, seed=i, quality=0.4) for i, t in enumerate(level1)}
+    old = write_run(tmp_path / "old", frames, model="old-model", protocol="2024", protocol_version="clue-ff75877/1")
+    new = write_run(tmp_path / "new", frames, model="new-model")  # no protocol in the manifest: 2025
+    limited = write_run(tmp_path / "limited", frames, model="limited-model", protocol="2024", limit=40)
+
+    def report(*runs: Path) -> str:
+        assert main(["report", *map(str, runs)]) == 0
+        return " ".join(capsys.readouterr().out.split())
+
+    out = report(old)
+    assert "old-model: " in out and " of 26 by Level 1" in out
+    assert "Caveat" not in out and CAVEAT[:40] not in out and "arXiv 2404.04067" in out
+    assert "protocol │ CLUE 2024" in out and "not comparable" not in out
+    out = report(new)
+    assert CAVEAT[:60] in out and "protocol │ CLUE 2025" in out
+    out = report(old, new)
+    assert "Caveat for new-model (not --protocol 2024): the published numbers" in out
+    assert "protocol │ CLUE 2024 │ CLUE 2025" in out
+    out = report(limited)
+    assert "limited-model: scored on the first 40 samples of each task" in out and "Caveat" not in out
+
+    published = select_published("all")
+    page = render_html([load_run(old)], published)
+    assert 'class="caveat"' not in page and "run (CLUE 2024)" in page and "published (CLUE 2024)" in page
+    assert "CLUE 2024 (clue-ff75877/1)" in page  # the runs table
+    page = render_html([load_run(old), load_run(new)], published)
+    assert page.count('class="caveat"') == 2 and "Caveat for new-model" in page and "run (CLUE 2025)" in page

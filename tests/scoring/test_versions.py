@@ -26,3 +26,17 @@ def test_chosen_models_and_switches_are_recorded() -> None:
         "some/local-model", 9, False)
     assert (entry["umls"]["model"], entry["umls"]["model_version"], entry["umls"]["enabled"]) == ("/models/sci", None, False)
     assert entry["clue_compat"] is True and entry["exclude_rejected"] is True
+
+
+def test_what_the_protocol_made_of_each_task_is_recorded() -> None:
+    old = scorer_versions(ScoringOptions(protocol="2024", bertscore_clinical_model="/models/bio_clinicalbert"))
+    assert old["protocol"] == "2024"
+    assert old["tasks"]["medisumqa"] == {"post_process": ["strip", "phi_end"], "double_first": True, "lowercase": False,
+                                         "bertscore": {"model": "/models/bio_clinicalbert", "layer": 9}}
+    assert old["tasks"]["longhealth"] == {"post_process": ["phi_end"], "post_process_lh_tasks": [1],
+                                          "double_first": False}
+    assert old["tasks"]["meqsum"]["bertscore"] == {"model": CLUE_BERTSCORE_MODEL, "layer": CLUE_BERTSCORE_LAYER}
+    new = scorer_versions(ScoringOptions(clue_compat=True))
+    assert new["protocol"] == "2025" and new["tasks"]["problem_summary"]["bertscore"]["model"] == CLUE_BERTSCORE_MODEL
+    assert [t for t, e in new["tasks"].items() if e["double_first"]] == ["mednli", "medisumcode"]
+    assert all(e["post_process"] == [] for e in new["tasks"].values())
