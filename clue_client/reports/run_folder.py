@@ -82,6 +82,8 @@ class TaskResult:
     n_missing: int = 0  # samples not answered yet (an unfinished run)
     n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
     n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
+    n_truncated: int = 0  # answers cut off at max_tokens (scored as they are)
+    n_empty: int = 0  # empty answers (scored as they are)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         n_missing=int(entry.get("n_missing") or 0),
         n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
         n_rejected=int(entry.get("n_rejected") or 0),
+        n_truncated=int(entry.get("n_truncated") or 0),
+        n_empty=int(entry.get("n_empty") or 0),
     )
 
 
