@@ -2,6 +2,7 @@
 
 The public library surface is re-exported here (loaded on first use, so ``clue`` starts fast):
 
+    api:     evaluate, load_run, Evaluation
     config:  Endpoint, load_endpoints, resolve_endpoint
     engine:  Engine, Backoff, Request, Result
     store:   Store
@@ -21,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+local"
 
 _EXPORTS = {
+    "evaluate": "api", "load_run": "api", "Evaluation": "api",
     "Endpoint": "config", "load_endpoints": "config", "resolve_endpoint": "config",
     "Engine": "engine", "Backoff": "engine", "Request": "engine", "Result": "engine",
     "Store": "store",

@@ -3,6 +3,9 @@
 Both the OpenAI Batch API and vLLM's ``run_batch`` read request lines
 ``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`` and write output lines
 ``{"id", "custom_id", "response": {"status_code", "request_id", "body"} | null, "error": ... | null}``.
+An endpoint on OpenAI's Responses API (``api = "responses"``) exports ``"url": "/v1/responses"`` lines with
+the Responses body (``store`` false), which the OpenAI Batch API takes too; their output bodies are read as
+Responses.
 ``custom_id`` is our request key, and the key hashes the model, the endpoint's URL set, the messages and the
 sampling parameters: an output line can only land on the request it answers, and a line from another run
 (another model, other prompts) is foreign here and skipped.
@@ -29,8 +32,9 @@ import polars as pl
 from .datasets.formats import sha256_file
 from .errors import ServerUnreachable, UserError
 from .engine.hosted_rules import RequestRules
-from .engine.outcome import Action, Outcome, classify_status, parse_completion
+from .engine.outcome import Action, Outcome, classify_status
 from .engine.request import Request, Result
+from .engine.wire import CHAT, Wire, wire_for
 from .files import replace_atomically
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
 from .run_lock import run_lock
@@ -48,13 +52,13 @@ BATCH_REPLICA = "batch"  # the ``replica`` recorded for answers that came from a
 
 
 # ---- export ----------------------------------------------------------------------------------------
-def request_line(request: Request, model: str) -> str:
-    """One batch input line (no trailing newline)."""
-    return json.dumps({"custom_id": request.key, "method": "POST", "url": CHAT_URL, "body": request.body(model)},
-                      ensure_ascii=False)
+def request_line(request: Request, model: str, wire: Wire = CHAT) -> str:
+    """One batch input line (no trailing newline): the URL and body the ``wire`` would send online."""
+    return json.dumps({"custom_id": request.key, "method": "POST", "url": wire.url("/v1"),
+                       "body": wire.body(request, model)}, ensure_ascii=False)
 
 
-def write_requests_file(path: Path, requests: Iterable[Request], model: str) -> int:
+def write_requests_file(path: Path, requests: Iterable[Request], model: str, wire: Wire = CHAT) -> int:
     """Write the JSONL atomically (temp file + rename); returns the number of lines."""
     n = 0
 
@@ -62,7 +66,7 @@ def write_requests_file(path: Path, requests: Iterable[Request], model: str) -> 
         nonlocal n
         with tmp.open("w", encoding="utf-8") as out:
             for request in requests:
-                out.write(request_line(request, model) + "\n")
+                out.write(request_line(request, model, wire) + "\n")
                 n += 1
 
     replace_atomically(path, write)
@@ -97,7 +101,7 @@ async def _export_locked(options: RunOptions) -> ExportReport:
     with Store(options.out / "store.sqlite", expected=prepared.manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
     path = options.out / REQUESTS_FILE
-    written = write_requests_file(path, pending, prepared.model)
+    written = write_requests_file(path, pending, prepared.model, _wire(prepared.manifest))
     manifest = prepared.manifest
     manifest["batch_export"] = {"requests_file": REQUESTS_FILE, "requests": written, "exported_at": utc_now()}
     write_manifest(options.out, manifest)
@@ -118,7 +122,12 @@ def _error_body(error: Any) -> bytes:
     return json.dumps(error).encode("utf-8")
 
 
-def outcome_of(record: dict[str, Any]) -> Outcome:
+def _wire(manifest: dict[str, Any]) -> Wire:
+    """The API the run's requests are for, as its manifest records it (chat before the key existed)."""
+    return wire_for(RequestRules.from_manifest(manifest).api)
+
+
+def outcome_of(record: dict[str, Any], wire: Wire = CHAT) -> Outcome:
     """Classify one output record the way an online exchange is classified; ValueError when malformed."""
     response, error = record.get("response"), record.get("error")
     if isinstance(response, dict):
@@ -129,7 +138,7 @@ def outcome_of(record: dict[str, Any]) -> Outcome:
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise ValueError(f"HTTP {status} response without a JSON object body")
-            return parse_completion(json.dumps(body).encode("utf-8"))
+            return wire.parse(json.dumps(body).encode("utf-8"))
         return classify_status(status, {}, _error_body(body if body is not None else error))
     if response is not None:
         raise ValueError("response is neither an object nor null")
@@ -141,7 +150,7 @@ def outcome_of(record: dict[str, Any]) -> Outcome:
     return Outcome(Action.RETRY, f"batch error: {str(error)[:300]}")
 
 
-def parse_output_line(text: str) -> OutputLine:
+def parse_output_line(text: str, wire: Wire = CHAT) -> OutputLine:
     """One output line → its custom_id and classified outcome; ValueError (the reason) when malformed."""
     try:
         record = json.loads(text)
@@ -152,7 +161,7 @@ def parse_output_line(text: str) -> OutputLine:
     custom_id = record.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
         raise ValueError("no custom_id")
-    return OutputLine(custom_id, outcome_of(record))
+    return OutputLine(custom_id, outcome_of(record, wire))
 
 
 def result_from(key: str, outcome: Outcome) -> Result:
@@ -223,13 +232,14 @@ def _import_locked(run_dir: Path, output: Path, scoring_options: Any) -> ImportR
     if not (run_dir / "store.sqlite").is_file():
         raise UserError(f"{run_dir}: no store.sqlite; create the run with `clue batch export` first")
     requests = run_requests(run_dir, manifest)
+    wire = _wire(manifest)
     report = ImportReport(output)
     parsed: list[OutputLine] = []
     seen: set[str] = set()
     for number, text in _lines(output):
         report.lines += 1
         try:
-            line = parse_output_line(text)
+            line = parse_output_line(text, wire)
         except ValueError as exc:
             report.skipped.append(LineProblem(number, f"malformed: {exc}"))
             continue

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from rich.console import Console
 
-from .errors import ClueError
+from .errors import ClueError, UserError
 
 #: Command name -> module; each module defines ``add_parser(subparsers)`` and sets ``func(args) -> int``.
 COMMANDS = {"run": "run", "score": "score", "endpoints": "endpoints", "data": "data", "serve": "serve",
@@ -36,13 +36,24 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+class RaisingParser(OneLineParser):
+    """The same parser for the Python API: a usage error is the one-line UserError, never SystemExit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {(message or 'exit').strip()}")
+
+
+def build_parser(command: str | None = None,
+                 parser_class: type[argparse.ArgumentParser] = OneLineParser) -> argparse.ArgumentParser:
     """The parser; given the command about to run, only its module is imported (startup stays fast)."""
-    parser = OneLineParser(prog="clue", description="Score served language models on the CLUE clinical benchmark.")
+    parser = parser_class(prog="clue", description="Score served language models on the CLUE clinical benchmark.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"clue-client {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         try:

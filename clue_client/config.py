@@ -26,6 +26,7 @@ __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "defaul
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+Api = Literal["chat", "responses"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
@@ -53,6 +54,7 @@ class _EndpointModel(BaseModel):
     model: str | None = None
     api_key_env: str | None = None
     kind: Kind = "generic"
+    api: Api | None = None  # None: chat, or responses for a Responses-only OpenAI model (engine/hosted_rules.py)
     embedded: bool = False
     max_concurrency: int = Field(default=8, ge=1, le=4096)
     requests_per_minute: float | None = Field(default=None, gt=0)
@@ -85,6 +87,20 @@ class _EndpointModel(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _responses_fields(self) -> "_EndpointModel":
+        """What the Responses API has no field for, or must never get (``store`` stays false: data kept by
+        the provider is what PhysioNet's agreement forbids)."""
+        if self.api != "responses":
+            return self
+        if self.max_tokens_field is not None:
+            raise ValueError("the Responses API has one output limit, max_output_tokens: leave max_tokens_field unset")
+        if self.sampling.seed is not None:
+            raise ValueError("the Responses API takes no seed: remove sampling.seed")
+        if "store" in self.extra_body:
+            raise ValueError("store is always sent as false on the Responses API (responses are kept otherwise)")
+        return self
+
+    @model_validator(mode="after")
     def _one_url_source(self) -> "_EndpointModel":
         if self.base_url and self.base_urls:
             raise ValueError("give base_url or base_urls, not both")
@@ -108,6 +124,7 @@ class Endpoint:
     model: str | None = None
     api_key_env: str | None = None
     kind: Kind = "generic"
+    api: str | None = None  # "chat" | "responses"; None: chat unless the model exists only on the Responses API
     embedded: bool = False
     max_concurrency: int = 8
     requests_per_minute: float | None = None

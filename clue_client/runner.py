@@ -23,6 +23,7 @@ from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.outcome import parse_error_body
 from .engine.request import PROTOCOL_VERSION, Request
+from .engine.wire import wire_for
 from .files import replace_atomically
 from .redact import Redactor
 from .run_lock import run_lock
@@ -205,7 +206,7 @@ def requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tup
     for sample_id, messages, max_tokens in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
                                                frame["max_tokens"].to_list()):
         draw = f"{frame['task'][0]}/{sample_id}" if rules.stochastic else None
-        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw))
+        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw, extra=rules.key_extra()))
     return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
 
 
@@ -311,7 +312,7 @@ async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any]
     with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
-                          backoff=options.backoff) as engine:
+                          backoff=options.backoff, wire=wire_for(request_rules(endpoint, model).api)) as engine:
             engine.stats.total = len(pending)
             if on_start is not None:
                 on_start(engine.stats, engine.pool)

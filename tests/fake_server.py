@@ -15,7 +15,11 @@ that closes keep-alive connections left idle that long: a request arriving on on
 each shape): the thoughts come first and count against the request's limit (``max_tokens`` or
 ``max_completion_tokens``), so a CLUE answer budget can end them before the answer. ``azure`` plays Azure
 OpenAI's authentication (``api-key`` header, ``api-version`` query). ``calls`` records every chat request's
-headers, query and body parameters.
+headers, query and body parameters (and ``api``: "chat" or "responses").
+
+``/v1/responses`` answers as OpenAI's Responses API does (``fake_shapes.response``, errors in OpenAI's shape;
+every fault above applies there too: ``length`` is an incomplete response, ``null`` one without a message);
+``responses_only`` plays a model OpenAI serves there only: chat completions get its 404.
 
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
@@ -109,6 +113,7 @@ class FakeServer:
     idle_close_s: float | None = None  # keep-alive connections idle this long are treated as closed
     stale_closes: int = 0  # requests dropped because their connection had been idle too long
     echo_auth: bool = False  # error bodies quote the Authorization header, as some proxies do
+    responses_only: bool = False  # chat completions answer OpenAI's 404 for a Responses-only model
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -143,6 +148,7 @@ class FakeServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024**2, middlewares=[self._hide])
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/tokenize", self._tokenize)
         app.router.add_post("/detokenize", self._detokenize)
@@ -227,13 +233,21 @@ class FakeServer:
         return web.json_response({"error": {"message": message, "type": "proxy_error"}}, status=status)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        if self.responses_only:
+            return web.json_response(fake_shapes.RESPONSES_ONLY, status=404)
+        return await self._serve(request, "chat")
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "responses")
+
+    async def _serve(self, request: web.Request, api: str) -> web.StreamResponse:
         if self.idle_close_s is not None and self._stale(request):
             self.stale_closes += 1
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)  # never reaches the client
         try:
-            return await self._chat_answer(request)
+            return await self._chat_answer(request, api)
         finally:
             self._idle_since[request.transport] = time.monotonic()
 
@@ -262,26 +276,29 @@ class FakeServer:
                     "x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-remaining-tokens": "1000"}
         return {self.limit_header: str(math.ceil(wait_s))}  # retry-after, llm_provider-retry-after: whole seconds
 
-    async def _chat_answer(self, request: web.Request) -> web.StreamResponse:
+    async def _chat_answer(self, request: web.Request, api: str = "chat") -> web.StreamResponse:
         if (denied := self._check_auth(request)) is not None:
             return denied
         if (wait_s := self._window_wait()) is not None:
             return web.json_response({"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error"}},
                                      status=429, headers=self._limit_headers(wait_s))
         body = await request.json()
-        self.calls.append({"headers": dict(request.headers), "query": dict(request.query),
-                           "params": {k: v for k, v in body.items() if k != "messages"}})
+        turns = "input" if api == "responses" else "messages"
+        self.calls.append({"headers": dict(request.headers), "query": dict(request.query), "api": api,
+                           "params": {k: v for k, v in body.items() if k != turns}})
+        body = {**body, "messages": body.get(turns) or []}  # responders read the chat either way
         pid = prompt_id(body["messages"])
         self.requests[pid] += 1
         fault = self.fault_for(pid, self.requests[pid])
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._answer(request, body, pid, fault)
+            return await self._answer(request, body, pid, fault, api)
         finally:
             self.in_flight -= 1
 
-    async def _answer(self, request: web.Request, body: dict[str, Any], pid: str, fault: str | None) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, body: dict[str, Any], pid: str, fault: str | None,
+                      api: str = "chat") -> web.StreamResponse:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if fault == "429":
@@ -300,7 +317,9 @@ class FakeServer:
             body_ = fake_shapes.LITELLM_MODEL if fault == "litellm-model" else fake_shapes.LITELLM_KEY
             text = json.dumps(body_).replace("MODEL", str(body.get("model")))
             return web.Response(text=text, status=400, content_type="application/json")
-        if self.shape == "openai-reasoning" and (rejection := fake_shapes.openai_rejection(body)) is not None:
+        if api == "chat" and self.shape == "openai-reasoning" and (rejection := fake_shapes.openai_rejection(body)):
+            return web.json_response(rejection, status=400)
+        if api == "responses" and (rejection := fake_shapes.responses_rejection(body, self.shape != "plain")):
             return web.json_response(rejection, status=400)
         if fault == "drop":
             assert request.transport is not None
@@ -309,10 +328,18 @@ class FakeServer:
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
         prompt_tokens = self.count_prompt(body["messages"])
-        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or body.get("max_output_tokens") or 16)
         if fault in ("400ctx", "422ctx", "llama400ctx") or prompt_tokens + max_tokens > self.context_length:
+            if api == "responses":
+                return web.json_response(fake_shapes.responses_overflow(), status=400)
             return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
-        message, finish, thought_n, answer_n = self._generate(body, max_tokens)
+        thought, answer, finish, thought_n, answer_n = self._draft(body, max_tokens)
+        if api == "responses":
+            written = None if (thought and not answer) or fault == "null" else answer
+            payload = fake_shapes.response(pid, body, thought, written, finish == "length" or fault == "length",
+                                           prompt_tokens, thought_n, answer_n)
+            return self._send(payload, pid, fault)
+        message = fake_shapes.message(self.shape, thought, answer, bool(thought) and not answer)
         payload = {
             "id": f"chatcmpl-{pid}",
             "object": "chat.completion",
@@ -321,24 +348,23 @@ class FakeServer:
                          "finish_reason": "length" if fault == "length" else finish}],
             "usage": fake_shapes.usage(self.shape, prompt_tokens, thought_n, answer_n),
         }
+        return self._send(payload, pid, fault)
+
+    def _send(self, payload: dict[str, Any], pid: str, fault: str | None) -> web.Response:
         raw = json.dumps(payload)
         if fault == "truncated":
             return web.Response(text=raw[: len(raw) // 2], content_type="application/json")
         self.answered[pid] += 1
         return web.Response(text=raw, content_type="application/json")
 
-    def _generate(self, body: dict[str, Any], limit: int) -> tuple[dict[str, Any], str, int, int]:
-        """Thoughts (for a thinking shape) then the answer, both inside ``limit`` tokens."""
+    def _draft(self, body: dict[str, Any], limit: int) -> tuple[str, str, str, int, int]:
+        """Thoughts (for a thinking shape; "" otherwise) then the answer, both inside ``limit`` tokens, the finish
+        reason and their token counts. A thinking shape with an empty answer: the limit ended the thinking."""
         answer_ids = self.token_ids(self.responder(body))
-        if self.shape == "plain":
-            ids = answer_ids[:limit]
-            return fake_shapes.message("plain", "", self.detokenize(ids), False), "stop", 0, len(ids)
-        thought_ids = self.token_ids(self.thought(body))[:limit]
+        thought_ids = [] if self.shape == "plain" else self.token_ids(self.thought(body))[:limit]
         ids = answer_ids[:max(0, limit - len(thought_ids))]
-        cut = not ids  # the limit ended the thinking: no answer at all
         finish = "length" if len(ids) < len(answer_ids) else "stop"
-        message = fake_shapes.message(self.shape, self.detokenize(thought_ids), self.detokenize(ids), cut)
-        return message, finish, len(thought_ids), len(ids)
+        return self.detokenize(thought_ids), self.detokenize(ids), finish, len(thought_ids), len(ids)
 
     def _context_error(self, kind: str, prompt_tokens: int, max_tokens: int) -> web.Response:
         if kind == "422ctx":  # TGI

@@ -27,6 +27,20 @@ Each shape is taken from public documentation or from bodies quoted in public is
   a database 400 ``no_db_connection`` "No connected db." (BerriAI/litellm#20837).
 - Azure OpenAI: key in the ``api-key`` header, ``api-version`` query required, else 404 "Resource not found"
   (learn.microsoft.com/azure/ai-services/openai/reference).
+- ``responses``: OpenAI's Responses API, ``POST /v1/responses``
+  (https://platform.openai.com/docs/api-reference/responses/create and .../responses/object, fields as the openai
+  SDK's ``openai.types.responses.Response`` types them): ``output`` items, a ``reasoning`` item (``summary`` of
+  ``summary_text`` parts only when ``reasoning.summary`` was asked for) before the ``message`` item with
+  ``output_text`` content; ``usage.input_tokens``/``output_tokens`` with
+  ``output_tokens_details.reasoning_tokens``; ``status: "incomplete"``, ``incomplete_details.reason:
+  "max_output_tokens"`` and no message at all when the limit ends the reasoning
+  (https://platform.openai.com/docs/guides/reasoning, "Allocating space for reasoning"). Its 400s: ``max_tokens``
+  or ``max_completion_tokens`` "Unsupported parameter: ... In the Responses API, this parameter has moved to
+  'max_output_tokens'." (quoted in public repositories' notes); a reasoning model's ``temperature``
+  "Unsupported parameter: 'temperature' is not supported with this model." (ThinkInAIXYZ/deepchat#655, o3 over
+  the Responses API); ``reasoning.effort`` for a model without reasoning (BoundaryML/baml#2708); a
+  ``max_output_tokens`` below its documented minimum of 16; a chat completion asked of a Responses-only model:
+  404 "This model is only supported in v1/responses and not in v1/chat/completions." (continuedev/continue#5758).
 """
 
 from __future__ import annotations
@@ -102,3 +116,69 @@ AZURE_BAD_KEY = {"error": {"code": "401", "message": "Access denied due to inval
                                                      "endpoint. Make sure to provide a valid key for an active "
                                                      "subscription and use a correct regional API endpoint for your "
                                                      "resource."}}
+
+
+RESPONSES_ONLY = {"error": {"message": "This model is only supported in v1/responses and not in v1/chat/completions.",
+                            "type": "invalid_request_error", "param": "model", "code": None}}
+RESPONSES_MIN_OUTPUT = 16
+
+
+def _unsupported(message: str, param: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": "unsupported_parameter"}}
+
+
+def responses_rejection(body: dict[str, Any], reasoning: bool) -> dict[str, Any] | None:
+    """The 400 body the Responses API sends for a field it does not take (``reasoning``: a reasoning model)."""
+    if "input" not in body:
+        return {"error": {"message": "Missing required parameter: 'input'.", "type": "invalid_request_error",
+                          "param": "input", "code": "missing_required_parameter"}}
+    for name in ("max_tokens", "max_completion_tokens"):
+        if name in body:
+            return _unsupported(f"Unsupported parameter: '{name}'. In the Responses API, this parameter has moved to "
+                                "'max_output_tokens'.", name)
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and limit < RESPONSES_MIN_OUTPUT:
+        return {"error": {"message": f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+                                     f"{RESPONSES_MIN_OUTPUT}, but got {limit} instead.",
+                          "type": "invalid_request_error", "param": "max_output_tokens", "code": "integer_below_min_value"}}
+    for name in ("temperature", "top_p"):
+        if reasoning and name in body:
+            return _unsupported(f"Unsupported parameter: '{name}' is not supported with this model.", name)
+    if not reasoning and (body.get("reasoning") or {}).get("effort") is not None:
+        return _unsupported("Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+                            "reasoning.effort")
+    return None
+
+
+def responses_overflow() -> dict[str, Any]:
+    return {"error": {"message": "Your input exceeds the context window of this model. Please adjust your input and "
+                                 "try again.", "type": "invalid_request_error", "param": "input",
+                      "code": "context_length_exceeded"}}
+
+
+def response(rid: str, body: dict[str, Any], thought: str, answer: str | None, incomplete: bool, prompt: int,
+             thought_n: int, answer_n: int) -> dict[str, Any]:
+    """A Responses API response object: ``answer`` None when no message was written (the limit ended the
+    reasoning, or the model gave none); ``thought`` "" for a model without reasoning."""
+    output: list[dict[str, Any]] = []
+    asked = body.get("reasoning") or {}
+    if thought:
+        summary = [{"type": "summary_text", "text": thought}] if asked.get("summary") else []
+        output.append({"id": f"rs_{rid}", "type": "reasoning", "summary": summary})
+    if answer is not None:
+        output.append({"id": f"msg_{rid}", "type": "message", "role": "assistant",
+                       "status": "incomplete" if incomplete else "completed",
+                       "content": [{"type": "output_text", "text": answer, "annotations": [], "logprobs": []}]})
+    return {
+        "id": f"resp_{rid}", "object": "response", "created_at": 1767225600, "model": body.get("model"),
+        "status": "incomplete" if incomplete else "completed", "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+        "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "max_output_tokens": body.get("max_output_tokens"), "store": body.get("store", True),
+        "reasoning": {"effort": asked.get("effort"), "summary": asked.get("summary")},
+        "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
+        "text": {"format": {"type": "text"}}, "truncation": "disabled", "metadata": {},
+        "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "output_tokens": thought_n + answer_n, "output_tokens_details": {"reasoning_tokens": thought_n},
+                  "total_tokens": prompt + thought_n + answer_n},
+    }

@@ -117,10 +117,13 @@ def test_shipped_commented_examples_are_valid_and_do_what_they_say(tmp_path: Pat
     from clue_client.engine.hosted_rules import request_rules
 
     blocks = _commented_examples()
-    assert set(blocks) == {"openai-o4-mini", "azure", "openrouter", "qwen3-nothink", "r1-vllm"}
+    assert set(blocks) == {"openai-o4-mini", "openai-o3-pro", "azure", "openrouter", "qwen3-nothink", "r1-vllm"}
     endpoints = load_endpoints(write(tmp_path, "".join(blocks.values())))
     o4 = request_rules(endpoints["openai-o4-mini"], "o4-mini")
     assert o4.params(20) == {"max_completion_tokens": 20 + 2048, "reasoning_effort": "low"}
+    o3_pro = request_rules(endpoints["openai-o3-pro"], "o3-pro")
+    assert o3_pro.api == "responses" and o3_pro.key_extra() == {"api": "responses"}
+    assert o3_pro.params(20) == {"max_output_tokens": 20 + 4096, "reasoning": {"effort": "low", "summary": "auto"}}
     for var in ("AZURE_OPENAI_API_KEY", "OPENROUTER_API_KEY"):
         monkeypatch.setenv(var, "k-" + var.lower())
     azure = endpoints["azure"]
@@ -148,3 +151,24 @@ def test_openai_reasoning_defaults_follow_kind_and_model_id(tmp_path: Path) -> N
     assert request_rules(endpoints["oa"], "gpt-4o").params(20) == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 20}
     assert request_rules(endpoints["gen"], "o3").params(20)["max_tokens"] == 20, "generic kind: as configured"
     assert request_rules(endpoints["forced"], "o3").params(20) == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 20}
+
+
+def test_a_model_openai_serves_only_on_the_responses_api_selects_it_with_kind_openai(tmp_path: Path) -> None:
+    from clue_client.engine.hosted_rules import is_responses_only_model, request_rules
+
+    only = ("o1-pro", "o3-pro-2025-06-10", "o3-deep-research", "o4-mini-deep-research", "gpt-5-pro", "gpt-5.2-pro",
+            "gpt-5-codex", "gpt-5.1-codex-max", "codex-mini-latest", "openai/gpt-5-pro", "computer-use-preview")
+    assert all(map(is_responses_only_model, only))
+    assert not any(map(is_responses_only_model, ("o3", "o4-mini", "gpt-5", "gpt-5.1", "gpt-4o", "gpt-5-chat-latest")))
+    endpoints = load_endpoints(write(tmp_path, '[endpoints.oa]\nbase_url = "https://api.openai.com/v1"\nkind = "openai"\n'
+                                               '[endpoints.gen]\nbase_url = "https://x.example/v1"\n'
+                                               '[endpoints.chat]\nbase_url = "https://api.openai.com/v1"\nkind = "openai"\n'
+                                               'api = "chat"\n'
+                                               '[endpoints.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\napi = "responses"\n'))
+    assert request_rules(endpoints["oa"], "o3-pro").params(20) == {"max_output_tokens": 20}, "no sampling: reasoning"
+    assert request_rules(endpoints["oa"], "o3").api == "chat", "o3 has chat completions"
+    assert request_rules(endpoints["gen"], "o3-pro").api == "chat", "only kind = openai picks the API by model"
+    assert request_rules(endpoints["chat"], "o3-pro").params(20) == {"max_completion_tokens": 20}
+    vllm = request_rules(endpoints["vllm"], "Qwen/Qwen3-8B")
+    assert vllm.params(20) == {"temperature": 0.0, "top_p": 1.0, "max_output_tokens": 20}
+    assert request_rules(endpoints["vllm"], "m").manifest()["api"] == "responses"

@@ -7,10 +7,11 @@ import math
 import operator
 from typing import Any, Callable
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
-__all__ = ["add_scoring_flags", "scoring_options", "print_results", "print_rejected", "number"]
+__all__ = ["add_scoring_flags", "scoring_options", "print_results", "results_view", "print_rejected", "number"]
 
 stdout = Console(highlight=False)
 
@@ -85,27 +86,97 @@ def _ci(ci: list[float | None] | None) -> str:
     return "-" if not ci or ci[0] is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
-def print_results(results: dict[str, Any]) -> None:
-    """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
+#: Per-task sample counters of the results table: (header, results.json key).
+COUNTERS = (("errors", "n_errors"), ("rejected", "n_rejected"), ("truncated", "n_truncated"), ("empty", "n_empty"),
+            ("thinking cut off", "n_reasoning_truncated"))
+
+
+NO_COUNTS = "no errors, refused, truncated or empty answers"
+
+
+def _counters(tasks: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The counters to show: "thinking cut off" only for a run that had any."""
+    thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
+    return tuple(c for c in COUNTERS if c[1] != "n_reasoning_truncated" or thinking)
+
+
+def _caption(results: dict[str, Any]) -> str | None:
+    """Lines under the scores that say how to read them (what shaped the answers beyond CLUE's setting)."""
     from ..reports.terminal import decoding_note
 
     decoding = decoding_note(results.get("decoding") or {})
-    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}",
-                  caption=f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None)
+    lines = [f"{decoding}: not CLUE's setting, state it beside these scores"] if decoding else []
+    return "\n".join(lines) or None
+
+
+def _scores_table(results: dict[str, Any], counters: tuple[tuple[str, str], ...], partial: bool = True) -> Table:
+    """Task scores with CIs, sample counts, ``counters`` and what is partial; then Level 1 / Level 2."""
+    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}", caption=_caption(results))
+    table.add_column("task", no_wrap=True)
+    for header in ("score %", "95% CI", "n", *(header for header, _ in counters)):
+        table.add_column(header, justify="right", no_wrap=True)
+    if partial:
+        table.add_column("partial")
     tasks = results.get("tasks", {})
-    thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
-    columns = ("task", "score %", "95% CI", "n", "errors", "rejected", "truncated", "empty", *(("thinking cut off",) if thinking else ()), "partial")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("task", "partial") else "right")
     for task_id, task in tasks.items():
-        cut = (str(task.get("n_reasoning_truncated", 0)),) if thinking else ()
         table.add_row(task_id, _pct(task.get("score")), _ci(task.get("ci95")), str(task.get("n", 0)),
-                      str(task.get("n_errors", 0)), str(task.get("n_rejected", 0)),
-                      str(task.get("n_truncated", 0)), str(task.get("n_empty", 0)), *cut, ", ".join(task.get("partial") or []))
+                      *(str(task.get(key, 0)) for _, key in counters),
+                      *([", ".join(task.get("partial") or [])] if partial else []))
     for level in ("level1", "level2"):
         ci = (results.get("levels_ci95") or {}).get(level)
-        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), *[""] * (len(columns) - 3))
-    stdout.print(table)
+        table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci),
+                      *[""] * (len(table.columns) - 3))
+    return table
+
+
+def _counters_table(results: dict[str, Any], counters: tuple[tuple[str, str], ...]) -> Table:
+    table = Table(title="samples per task")
+    table.add_column("task", no_wrap=True)
+    for header, _ in counters:
+        table.add_column(header, justify="right", no_wrap=True)
+    for task_id, task in results.get("tasks", {}).items():
+        table.add_row(task_id, *(str(task.get(key, 0)) for _, key in counters))
+    return table
+
+
+def _notes(results: dict[str, Any], counters: tuple[tuple[str, str], ...], partial: bool = False) -> list[str]:
+    """The counters (and with ``partial`` what is partial) as lines, one per task that has any: words wrap
+    where a table cell would be cut."""
+    lines = []
+    for task_id, task in results.get("tasks", {}).items():
+        notes = [", ".join(f"{header} {task[key]}" for header, key in counters if task.get(key))]
+        if partial and task.get("partial"):
+            notes.append("partial: " + ", ".join(task["partial"]))
+        if any(notes):
+            lines.append(f"{task_id}: " + "; ".join(n for n in notes if n))
+    return lines
+
+
+def _fits(table: Table, console: Console) -> bool:
+    """The table's natural width (measured unbounded: rich clamps a measure to the width it is given) fits."""
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width
+
+
+def results_view(results: dict[str, Any], console: Console) -> list[RenderableType]:
+    """The results as they read in full at ``console.width``: one table with every counter when it fits (200
+    columns); else the scores, then the counters as a table of their own (80 columns); narrower still, the
+    counters and what is partial as notes lines under the scores."""
+    counters = _counters(results.get("tasks", {}))
+    wide = _scores_table(results, counters)
+    if _fits(wide, console):
+        return [wide]
+    scores, table = _scores_table(results, ()), _counters_table(results, counters)
+    if _fits(scores, console) and _fits(table, console):
+        return [scores, table if _notes(results, counters) else NO_COUNTS]
+    if _fits(scores, console):
+        return [scores, *(_notes(results, counters) or [NO_COUNTS])]
+    return [_scores_table(results, (), partial=False), *(_notes(results, counters, partial=True) or [NO_COUNTS])]
+
+
+def print_results(results: dict[str, Any]) -> None:
+    """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2 (see ``results_view``)."""
+    for part in results_view(results, stdout):
+        stdout.print(part, markup=False)
 
 
 def print_rejected(rejected: list[tuple[str, str, str]], excluded: bool, console: Console) -> None:

@@ -1,4 +1,5 @@
-"""``clue endpoints list|check``: what is configured, and whether a server answers as expected."""
+"""``clue endpoints list|check``: what is configured, and whether a server answers as expected (over the API a run
+would use: chat completions or the Responses API)."""
 
 from __future__ import annotations
 
@@ -55,19 +56,23 @@ async def _check(endpoint: Endpoint, model: str | None, model_check: bool = True
         model, ids = await resolve_model(client, endpoint, model, check=model_check)
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         context = endpoint.context_length or await introspect.context_length(client, endpoint.base_url, kind)
+    from ..engine.hosted_rules import request_rules
+
+    api = request_rules(endpoint, model).api
     status, error, latency = await _timed_sdk_request(endpoint, model)
     info = {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
-            "context_length": context, "chat_status": status, "latency_s": latency}
+            "context_length": context, "api": api, f"{api}_status": status, "latency_s": latency}
     if error is not None:
-        info["chat_error"] = endpoint.redact(str(error))
+        info[f"{api}_error"] = endpoint.redact(str(error))
     return info
 
 
 async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, ServerError | None, float]:
-    """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
-    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours.
-    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...).
-    A refusal comes back as the server's own message and type, which say more than any guess of ours."""
+    """One request through the official ``openai`` SDK (its retries off), over the API a run would use (chat
+    completions, or the Responses API with ``store`` false): if the SDK can parse the answer into its types, the
+    endpoint is OpenAI-compatible for users' own code too, not just for ours. It carries the run's headers,
+    query and body rules (``max_completion_tokens`` for o-series models...). A refusal comes back as the
+    server's own message and type, which say more than any guess of ours."""
     import openai
     from openai import Omit
 
@@ -80,17 +85,20 @@ async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, Serve
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="unused", max_retries=0,
                                 default_headers=headers, default_query=endpoint.query_params(),
                                 timeout=min(120.0, endpoint.request_timeout_s()))
+    rules, say_ok = request_rules(endpoint, model), [{"role": "user", "content": "Say OK."}]
     started = time.perf_counter()
     try:
         async with client:
-            await client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "Say OK."}],
-                extra_body=request_rules(endpoint, model).params(4), extra_headers=omit,
-            )
+            if rules.api == "responses":  # its max_output_tokens takes at least 16
+                await client.responses.create(model=model, input=say_ok, store=False, extra_body=rules.params(16),
+                                              extra_headers=omit)
+            else:
+                await client.chat.completions.create(model=model, messages=say_ok, extra_body=rules.params(4),
+                                                     extra_headers=omit)
     except openai.APIStatusError as exc:
         return exc.status_code, parse_error_body(exc.status_code, exc.response.content), time.perf_counter() - started
     except openai.APIError as exc:
-        raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
+        raise UserError(f"{endpoint.base_url}: {rules.api} request failed ({type(exc).__name__})") from None
     return 200, None, time.perf_counter() - started
 
 
@@ -101,4 +109,4 @@ def check_command(args: argparse.Namespace) -> int:
     for name, value in info.items():
         shown = f"{value:.3f}" if isinstance(value, float) else (", ".join(value) if isinstance(value, list) else value)
         stdout.print(f"{name:15} {shown}", markup=False)
-    return 0 if 200 <= info["chat_status"] < 300 else 3
+    return 0 if 200 <= info[f"{info['api']}_status"] < 300 else 3

@@ -101,6 +101,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
 
 
+def default_out(endpoint: Endpoint) -> Path:
+    """Where a run goes without --out: runs/<endpoint name> (the Python API's default too)."""
+    return Path("runs") / _slug(endpoint.name)
+
+
 def _endpoint(args: argparse.Namespace) -> Endpoint:
     endpoint = resolve_endpoint(args.endpoint, args.config)
     sampling = dict(endpoint.sampling)
@@ -162,7 +167,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.max_cost is not None and endpoint.prices() is None:
         raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
-    out = args.out or Path("runs") / _slug(endpoint.name)
+    out = args.out or default_out(endpoint)
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
     from ..run_lock import run_lock
 

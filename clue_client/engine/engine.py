@@ -172,7 +172,7 @@ class Engine:
         tasks: set[asyncio.Task[None]] = set()
         started = 0
         # the first wave alone until one of it is not rejected like the others (a config error: alike.py)
-        wave = FirstWave(self.endpoint, min(capacity, self.stats.total)) if self.stats.total else None
+        wave = FirstWave(self.endpoint, min(capacity, self.stats.total), self.wire.name) if self.stats.total else None
 
         async def one(request: Request, reserved: float, first: bool) -> None:
             slot = Slot(attempting)

@@ -172,6 +172,8 @@ def classify_status(status: int, headers: Mapping[str, str], body: bytes) -> Out
         return Outcome(Action.RETRY, str(error), wait, connection_failed=status >= 500)
     if status in AUTH_STATUS:
         return Outcome(Action.ABORT, f"{error} (check the API key in the endpoint's api_key_env variable)")
+    if status == 404 and "v1/responses" in error.message:  # OpenAI, a Responses-only model asked for a chat
+        return Outcome(Action.ABORT, f'{error} (set api = "responses" for the endpoint in endpoints.toml)')
     if status == 404:
         return Outcome(Action.ABORT, f"{error} (check the endpoint URL and model id)")
     if status in (400, 422) and not is_context_overflow(error):

@@ -25,6 +25,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _BASE_MATERIAL = frozenset({"identity", "messages", "params", "protocol", "draw", "prompt"})
 
 
@@ -80,8 +81,9 @@ class Request:
 
     @property
     def max_tokens(self) -> int | None:
-        """The output limit sent, whichever field carries it (``max_tokens`` or ``max_completion_tokens``)."""
-        value = self.params.get("max_tokens", self.params.get("max_completion_tokens"))
+        """The output limit sent, whichever field carries it (``max_tokens``, ``max_completion_tokens`` or the
+        Responses API's ``max_output_tokens``)."""
+        value = next((self.params[f] for f in _LIMIT_FIELDS if self.params.get(f) is not None), None)
         return int(value) if value is not None else None
 
     def turns(self) -> tuple[Message, ...]:

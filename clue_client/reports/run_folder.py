@@ -86,6 +86,8 @@ class TaskResult:
     n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
     n_post_processed: int = 0  # answers the protocol's output clean-up changed (CLUE 2024)
     n_bertscore_cut: int = 0  # BERTScore pairs longer than the model's 512 positions, scored on 512 tokens
+    n_truncated: int = 0  # answers cut off at max_tokens (scored as they are)
+    n_empty: int = 0  # empty answers (scored as they are)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         n_rejected=int(entry.get("n_rejected") or 0),
         n_post_processed=int(entry.get("n_post_processed") or 0),
         n_bertscore_cut=int(entry.get("n_bertscore_cut") or 0),
+        n_truncated=int(entry.get("n_truncated") or 0),
+        n_empty=int(entry.get("n_empty") or 0),
     )
 
 

@@ -1,8 +1,8 @@
 """Wire formats: how one Request travels over one HTTP API and how that API's 2xx answer becomes an Outcome.
 
-One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server). Raw-prompt
-completions (CLUE 2024's client-rendered prompts: ``/v1/completions``, TGI's ``/generate``) and OpenAI's
-Responses API add a module each. The engine asks the wire for the URL, the body and the parse; it knows
+One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server), ``responses``
+(OpenAI's Responses API: endpoint key ``api = "responses"``). Raw-prompt completions (CLUE 2024's
+client-rendered prompts: ``/v1/completions``, TGI's ``/generate``) add a module. The engine asks the wire for the URL, the body and the parse; it knows
 nothing else about the API, and non-2xx answers stay with ``outcome.classify_status`` for every wire.
 """
 
@@ -13,8 +13,9 @@ from typing import Any, Protocol
 from ..outcome import Outcome
 from ..request import Request
 from .chat import CHAT
+from .responses import RESPONSES
 
-__all__ = ["Wire", "CHAT"]
+__all__ = ["Wire", "CHAT", "RESPONSES", "wire_for"]
 
 
 class Wire(Protocol):
@@ -34,3 +35,12 @@ class Wire(Protocol):
     def parse(self, body: bytes) -> Outcome:
         """A 2xx body as DONE with the answer payload, or RETRY when it is not an answer."""
         ...
+
+
+#: Every wire by the name the endpoint key ``api`` and the manifest use.
+WIRES: dict[str, Wire] = {CHAT.name: CHAT, RESPONSES.name: RESPONSES}
+
+
+def wire_for(api: str) -> Wire:
+    """The wire of ``api`` ("chat", "responses"), as ``RequestRules.api`` names it."""
+    return WIRES[api]
