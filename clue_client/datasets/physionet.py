@@ -129,8 +129,8 @@ class Session:
             with self.client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise self.refused(url, response)
-                size = response.headers.get("Content-Length")
-                progress(f"downloading {url}" + (f" ({int(size) / 1e6:,.1f} MB)" if size and size.isdigit() else ""))
+                size = response.headers.get("Content-Length", "")
+                progress(f"downloading {url}" + (f" ({int(size):,} bytes)" if size.isdigit() else ""))
                 with part.open("wb") as out:
                     for block in response.iter_bytes(1 << 20):
                         digest.update(block)
