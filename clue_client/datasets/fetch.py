@@ -222,6 +222,11 @@ def _physionet_file(
     return FetchResult(dest, digest, RELEASE_CHECKSUM, how)
 
 
+def _record_sha256(dest: Path, digest: str) -> None:
+    """Beside a file matching a pinned git blob id, its sha256 in ``sha256sum -c`` form."""
+    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
+
+
 def _public_present(source: Source, dest: Path, accept_unverified: bool) -> FetchResult:
     digest = sha256_file(dest)
     label = f"fetch {source.name}"
@@ -235,6 +240,7 @@ def _public_present(source: Source, dest: Path, accept_unverified: bool) -> Fetc
     if source.git_blob:
         blob = git_blob_id(dest)
         if blob == source.git_blob:
+            _record_sha256(dest, digest)
             return FetchResult(dest, digest, PINNED_CHECKSUM, "git blob id", already_present=True)
         if accept_unverified:
             mismatch = f"git blob {blob}, pinned {source.git_blob}"
@@ -282,7 +288,7 @@ def _public_file(
 
     _into_place(dest, body)
     if outcome["how"] == "git blob id":
-        dest.with_name(dest.name + ".sha256").write_text(f"{outcome['digest']}  {dest.name}\n", encoding="utf-8")
+        _record_sha256(dest, outcome["digest"])
     return FetchResult(dest, outcome["digest"], outcome["verified"], outcome["how"], mismatch=outcome["mismatch"])
 
 

@@ -87,7 +87,8 @@ def write_diagnoses(path: Path, hadm_ids: list[str], *, seed: int = 11, extra_ad
     lines = [_csv_line(DIAGNOSES_HEADER, "\n")]
     for k, row in enumerate(rows):
         quoted = k % 13 == 0  # some codes quoted, as a CSV writer with QUOTE_ALL would
-        lines.append(",".join(f'"{v}"' for v in row) + "\n" if quoted else _csv_line(row, "\n"))
+        end = "\r\n" if k % 17 == 5 else "\n"  # and some rows ending in CRLF
+        lines.append(",".join(f'"{v}"' for v in row) + end if quoted else _csv_line(row, end))
         if k == len(rows) // 2:
             lines.append("\n")  # a blank line: pandas skips it
     data = "".join(lines).encode("utf-8")

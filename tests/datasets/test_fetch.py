@@ -95,6 +95,10 @@ def test_a_download_matching_the_git_blob_id_is_verified_and_its_sha256_recorded
     assert (result.verified_by, result.how) == ("pinned checksum", "git blob id") and result.sha256 == digest
     recorded = (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").read_text()
     assert recorded == f"{digest}  benchmark_v5.json\n"
+    (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").unlink()
+    present = fetch(source, tmp_path, mirror=mirror.url)  # checked in place, recorded again
+    assert present.already_present and present.how == "git blob id"
+    assert (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").read_text() == recorded
 
 
 def test_git_blob_id_is_gits(tmp_path: Path) -> None:
