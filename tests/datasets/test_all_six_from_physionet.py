@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clue_client.datasets.status import dataset_status
 from mimic_files import write_diagnoses, write_notes
 from physionet_mirror import NO_AGREEMENT, PASSWORD, USER, Mirror
 from test_data_cli import SAMPLES, clue
@@ -88,9 +89,11 @@ def test_all_six_tasks_one_command_each_then_status(tmp_path: Path) -> None:
     assert rows["longhealth"]["command"] == f"clue data fetch longhealth --data-dir {data} --force"
     assert [r["command"] for r in rows.values() if r["state"] == "ready"] == [None] * 5
 
-    (data / "MedNLI" / "mli_test_v1.jsonl").write_bytes((data / "MedNLI" / "mli_test_v1.jsonl").read_bytes() + b"\n")
-    edited = {r["id"]: r for r in json.loads(clue("data", "status", "--data-dir", str(data), "--json").stdout)}
-    assert edited["mednli"]["state"] == "unverified" and edited["mednli"]["reason"] == "differs from the fetched file"
     table = clue("data", "status", "--data-dir", str(data))
-    assert table.returncode == 0 and "build.json" in table.stdout
+    assert table.returncode == 0 and "build.json: built " in table.stdout
+    assert table.stdout.count("to make ") == 1 and "to make longhealth ready" in table.stdout
     print(table.stdout)  # shown with -s: the status of a folder holding all six tasks
+
+    (data / "MedNLI" / "mli_test_v1.jsonl").write_bytes((data / "MedNLI" / "mli_test_v1.jsonl").read_bytes() + b"\n")
+    edited = {r.id: r for r in dataset_status(data)}
+    assert (edited["mednli"].state, edited["mednli"].reason) == ("unverified", "differs from the fetched file")
