@@ -1,12 +1,12 @@
-"""Data in: each dataset's original file format read into a polars frame of samples, and downloads of the
-public and credentialed sets with pinned checksums."""
+"""Data in: each dataset's original file format read into a polars frame of samples; downloads of the
+public and credentialed sets, checked against pins and PhysioNet releases; the MeDiSumCode builder."""
 
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "DATASETS": "formats", "Dataset": "formats", "load": "formats", "dataset_status": "formats",
+    "DATASETS": "formats", "Dataset": "formats", "load": "formats", "dataset_status": "status",
     "sha256_file": "formats",
-    "SOURCES": "fetch", "fetch": "fetch",
+    "SOURCES": "fetch", "fetch": "fetch", "build_medisumcode": "medisumcode_build",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,7 +14,7 @@ Layout under a data directory (``data/`` by default)::
     ProblemSummary/BioNLP2023-1A-Test.csv                  CSV with header
     LongHealth/benchmark_v5.json                           {patient_id: {texts, questions}}
     MeDiSumQA/MeDiSumQA.json                               JSON list or JSON lines
-    MeDiSumCode/MeDiSumCode.json                           JSON list or JSON lines
+    MeDiSumCode/MeDiSumCode.json                           JSON list or JSON lines (+ build.json if built here)
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ __all__ = [
     "load_medisumqa",
     "load_medisumcode",
     "sha256_file",
-    "DatasetStatus",
-    "dataset_status",
 ]
 
 MEDNLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -191,6 +189,12 @@ def load_problem_summary(path: Path) -> pl.DataFrame:
             header = next(reader, None)
             if header is None:
                 raise DataError(f"{path}: empty file (expected a header row)")
+            if "Subjectives" not in header and "Subjective Sections" in header:
+                raise DataError(
+                    f"{path}: header has 'Subjective Sections'/'Objective Sections', so this is Problem Summary "
+                    "release 1.x; CLUE uses release 2.0.0 (columns 'Subjectives'/'Objectives'): "
+                    "clue data fetch problem-summary --physionet-user USER --force"
+                )
             missing = [f for f in _PS_NEEDED if f not in header]
             if missing:
                 raise DataError(
@@ -249,7 +253,25 @@ def load_medisumcode(path: Path) -> pl.DataFrame:
         {"hadm_id": hadm_ids, "text": texts, "icd_codes": codes},
         schema={"hadm_id": pl.Utf8, "text": pl.Utf8, "icd_codes": _ICD_CODES},
     )
+    _check_build_json(path)
     return _non_empty(path, frame)
+
+
+def _check_build_json(path: Path) -> None:
+    """A file ``clue data build`` wrote has its ``build.json``: warn when the file is not the one it names,
+    or was built from another notes release than CLUE's (its 500 records then differ from CLUE's)."""
+    from .medisumcode_build import BUILD_JSON, MIMIC_IV_NOTE_2_2_NOTES, read_build_json
+
+    build = read_build_json(path.parent)
+    if build is None:
+        return
+    if build["output_sha256"] != sha256_file(path):
+        log.warning(f"{path}: not the file {path.parent / BUILD_JSON} describes (changed since it was built)")
+        return
+    rows = ((build.get("inputs") or {}).get("notes") or {}).get("rows")
+    if isinstance(rows, int) and rows != MIMIC_IV_NOTE_2_2_NOTES:
+        log.warning(f"{path}: built from {rows:,} notes, not MIMIC-IV-Note 2.2's {MIMIC_IV_NOTE_2_2_NOTES:,}: "
+                    "its records differ from CLUE's")
 
 
 _LH_TEXTS = pl.List(pl.Struct({"text_id": pl.Utf8, "text": pl.Utf8}))
@@ -404,41 +426,3 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class DatasetStatus:
-    """What ``clue data status`` reports for one dataset under one data directory."""
-
-    id: str
-    path: str
-    access: str
-    present: bool
-    records: int | None = None
-    detail: str = ""
-    sha256: str | None = None
-    error: str | None = None
-
-
-def dataset_status(data_dir: Path) -> list[DatasetStatus]:
-    """Presence, record count, checksum and access class of every dataset; loads each file to check it."""
-    rows = []
-    for dataset in DATASETS.values():
-        path = Path(data_dir) / dataset.path
-        if not path.is_file():
-            rows.append(DatasetStatus(dataset.id, dataset.path, dataset.access, present=False))
-            continue
-        digest = sha256_file(path)
-        try:
-            frame = dataset.loader(path)
-        except DataError as exc:
-            rows.append(
-                DatasetStatus(dataset.id, dataset.path, dataset.access, True, sha256=digest, error=str(exc))
-            )
-            continue
-        records, detail = frame.height, ""
-        if dataset.id == "longhealth":
-            records = int(frame["questions"].list.len().sum())
-            detail = f"{frame.height} patients, {records} questions"
-        rows.append(DatasetStatus(dataset.id, dataset.path, dataset.access, True, records, detail, digest))
-    return rows

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_fetch import PASSWORD, USER, Mirror, _path, _physionet
+from physionet_mirror import PASSWORD, USER, Mirror
+from test_fetch import _path
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -48,9 +49,16 @@ def test_status_describes_the_samples() -> None:
         assert r["present"] and r["error"] is None
         assert r["sha256"] == hashlib.sha256((SAMPLES / r["path"]).read_bytes()).hexdigest()
         assert r["access"] == ("public" if r["id"] in ("meqsum", "longhealth") else "credentialed")
+        assert r["state"] == "unverified" and r["verified_by"] is None  # fictional: nothing vouches for them
+    assert rows["meqsum"]["reason"] == "not the pinned sha256"
+    assert rows["mednli"]["reason"] == "not checked against its release"
+    assert rows["medisumcode"]["reason"] == "no build.json names this file"
+    assert rows["mednli"]["command"] == f"clue data fetch mednli --physionet-user USER --data-dir {SAMPLES}"
+    assert rows["meqsum"]["command"] == f"clue data fetch meqsum --data-dir {SAMPLES} --force"
     table = clue("data", "status", "--data-dir", str(SAMPLES))
     assert table.returncode == 0
     assert "3 patients, 9 questions" in table.stdout and "credentialed" in table.stdout
+    assert f"to make medisumqa ready: clue data fetch medisumqa --physionet-user USER --data-dir {SAMPLES}\n" in table.stdout
 
 
 def test_status_reports_missing_and_invalid_files(tmp_path: Path) -> None:
@@ -62,7 +70,11 @@ def test_status_reports_missing_and_invalid_files(tmp_path: Path) -> None:
     }
     assert rows["medisumqa"]["present"] and rows["medisumqa"]["records"] == 5
     assert not rows["meqsum"]["present"] and rows["meqsum"]["sha256"] is None
-    assert "line 1: field 'sentence2' is missing" in rows["mednli"]["error"]
+    assert rows["meqsum"]["state"] == "missing"
+    assert rows["meqsum"]["command"] == f"clue data fetch meqsum --data-dir {tmp_path}"
+    assert rows["medisumcode"]["command"] == f"clue data fetch medisumcode --physionet-user USER --data-dir {tmp_path}"
+    assert "line 1: field 'sentence2' is missing" in rows["mednli"]["error"] and rows["mednli"]["state"] == "invalid"
+    assert rows["mednli"]["command"].endswith("--force")
 
 
 def test_fetch_over_http_and_errors_are_one_line(tmp_path: Path) -> None:
@@ -84,7 +96,7 @@ def test_fetch_over_http_and_errors_are_one_line(tmp_path: Path) -> None:
         assert missing.stderr.strip().count("\n") == 0 and "answered 404" in missing.stderr
         assert "Traceback" not in missing.stderr
 
-        _physionet(mirror, "mednli", (SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_bytes())
+        mirror.publish("mednli/1.0.0", {"mli_test_v1.jsonl": (SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_bytes()})
         no_user = clue("data", "fetch", "mednli", "--data-dir", str(tmp_path), "--mirror", mirror.url)
         assert no_user.returncode == 2 and "needs --physionet-user" in no_user.stderr
         where = ("--data-dir", str(tmp_path), "--mirror", mirror.url)
@@ -93,9 +105,13 @@ def test_fetch_over_http_and_errors_are_one_line(tmp_path: Path) -> None:
         assert no_password.returncode == 2 and "PHYSIONET_PASSWORD" in no_password.stderr
         ok = clue(*mednli, env={"PHYSIONET_PASSWORD": PASSWORD})
         assert ok.returncode == 0, ok.stderr
-        assert "verified against the PhysioNet SHA256SUMS.txt" in ok.stdout
+        assert "verified against the release checksum: SHA256SUMS.txt of mednli/1.0.0" in ok.stdout
         assert PASSWORD not in ok.stdout + ok.stderr
+        again = clue(*mednli, env={"PHYSIONET_PASSWORD": PASSWORD})
+        assert again.returncode == 0 and again.stdout.count("\n") == 1
+        assert "already present and matches the release checksum: SHA256SUMS.txt of mednli/1.0.0" in again.stdout
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
         "benchmark_v5.json",
+        "fetch.json",
         "mli_test_v1.jsonl",
     ]

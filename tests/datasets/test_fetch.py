@@ -1,72 +1,23 @@
 """``clue_client.datasets.fetch`` against a real loopback HTTP server: good, 404, bad checksum, refused
-credentials, PhysioNet checksum lists, and a connection cut mid-file; never a partial file left."""
+credentials, PhysioNet releases as shipped (SHA256SUMS.txt first), a connection cut mid-file, files already
+present checked against their pins; never a partial file left."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
+import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from clue_client.errors import DataError, UserError
 from clue_client.datasets.fetch import SOURCES, Source, fetch, get_source, git_blob_id
+from clue_client.datasets.formats import load_medisumqa
+from physionet_mirror import NO_AGREEMENT, PASSWORD, USER, Mirror
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
-USER, PASSWORD = "fictional-user", "fictional-password"
-
-
-class Mirror:
-    """Serves ``files`` (path -> bytes); paths under /files/ need basic auth, as PhysioNet's do."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()  # paths whose body stops halfway
-        self.seen_auth: list[str | None] = []
-        mirror = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                auth = self.headers.get("Authorization")
-                mirror.seen_auth.append(auth)
-                if self.path.startswith("/files/"):
-                    good = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-                    if auth != good:
-                        self.send_response(401)
-                        self.send_header("WWW-Authenticate", 'Basic realm="PhysioNet"')
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                body = mirror.files.get(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if self.path in mirror.cut else body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> "Mirror":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -91,10 +42,10 @@ def test_pinned_checksum_good(mirror: Mirror, tmp_path: Path) -> None:
     pinned = Source("meqsum", "meqsum", SOURCES["meqsum"].url, hashlib.sha256(body).hexdigest())
     result = fetch(pinned, tmp_path, mirror=mirror.url)
     assert result.path == tmp_path / "MeQSum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
-    assert result.path.read_bytes() == body and result.verified_by == "pinned sha256"
+    assert result.path.read_bytes() == body and (result.verified_by, result.how) == ("pinned checksum", "sha256")
     assert _leftovers(tmp_path) == [result.path]
     again = fetch(pinned, tmp_path, mirror=mirror.url)
-    assert again.already_present and again.sha256 == result.sha256
+    assert again.already_present and again.sha256 == result.sha256 and again.verified_by == "pinned checksum"
 
 
 def test_bad_checksum_leaves_nothing(mirror: Mirror, tmp_path: Path) -> None:
@@ -141,9 +92,13 @@ def test_a_download_matching_the_git_blob_id_is_verified_and_its_sha256_recorded
     mirror.files[_path("longhealth")] = body
     result = fetch(source, tmp_path, mirror=mirror.url)
     digest = hashlib.sha256(body).hexdigest()
-    assert result.verified_by == "pinned git blob id" and result.sha256 == digest
+    assert (result.verified_by, result.how) == ("pinned checksum", "git blob id") and result.sha256 == digest
     recorded = (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").read_text()
     assert recorded == f"{digest}  benchmark_v5.json\n"
+    (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").unlink()
+    present = fetch(source, tmp_path, mirror=mirror.url)  # checked in place, recorded again
+    assert present.already_present and present.how == "git blob id"
+    assert (tmp_path / "LongHealth" / "benchmark_v5.json.sha256").read_text() == recorded
 
 
 def test_git_blob_id_is_gits(tmp_path: Path) -> None:
@@ -154,36 +109,122 @@ def test_git_blob_id_is_gits(tmp_path: Path) -> None:
         assert git_blob_id(path) == git.stdout.strip()
 
 
-def _physionet(mirror: Mirror, name: str, body: bytes, listed: bytes | None = None) -> None:
-    path = _path(name)
-    mirror.files[path] = body
-    digest = hashlib.sha256(listed if listed is not None else body).hexdigest()
-    filename = path.rsplit("/", 1)[1]
-    mirror.files[path.rsplit("/", 1)[0] + "/SHA256SUMS.txt"] = (
-        f"{'0' * 64} LICENSE.txt\n{digest} {filename}\n".encode()
-    )
 
 
-def test_physionet_good_with_credentials(mirror: Mirror, tmp_path: Path) -> None:
-    body = (SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_bytes()
-    _physionet(mirror, "mednli", body)
-    result = fetch("mednli", tmp_path, physionet_user=USER, password=PASSWORD, mirror=mirror.url)
-    assert result.verified_by == "PhysioNet SHA256SUMS.txt"
-    assert (tmp_path / "MedNLI" / "mli_test_v1.jsonl").read_bytes() == body
+def test_a_present_file_is_checked_against_its_pin(mirror: Mirror, tmp_path: Path) -> None:
+    body = (SAMPLES / "MeQSum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx").read_bytes()
+    dest = tmp_path / "MeQSum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
+    dest.parent.mkdir()
+    dest.write_bytes(body)  # fictional: not the pinned upstream file
+    with pytest.raises(DataError, match=r"is present but is not the pinned file \(sha256 [0-9a-f]{64}, expected "
+                                        r"abedd939.*\); --force downloads it again"):
+        fetch("meqsum", tmp_path, mirror=mirror.url)
+    assert mirror.requests == [] and dest.read_bytes() == body  # nothing sent, nothing touched
+    pinned = Source("meqsum", "meqsum", SOURCES["meqsum"].url, hashlib.sha256(body).hexdigest())
+    ok = fetch(pinned, tmp_path, mirror=mirror.url)
+    assert ok.already_present and ok.verified_by == "pinned checksum" and ok.how == "sha256"
+    lh = tmp_path / "LongHealth" / "benchmark_v5.json"
+    lh.parent.mkdir()
+    lh.write_bytes((SAMPLES / "LongHealth" / "benchmark_v5.json").read_bytes())
+    with pytest.raises(DataError, match="is present but is not the pinned file .*git blob"):
+        fetch("longhealth", tmp_path, mirror=mirror.url)
+    kept = fetch("longhealth", tmp_path, mirror=mirror.url, accept_unverified=True)
+    assert kept.already_present and kept.verified_by is None and "pinned 76bf80d3" in (kept.mismatch or "")
+
+
+# ---- PhysioNet releases as shipped ------------------------------------------------------------------------
+MEDNLI = (SAMPLES / "MedNLI" / "mli_test_v1.jsonl").read_bytes()
+
+
+def _fetch(name: str, tmp_path: Path, mirror: Mirror, user: str = USER, password: str = PASSWORD, **kw):
+    return fetch(name, tmp_path, physionet_user=user, password=password, mirror=mirror.url, **kw)
+
+
+def test_physionet_good_with_credentials_and_recorded(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("mednli/1.0.0", {"mli_test_v1.jsonl": MEDNLI, "mli_train_v1.jsonl": b"not fetched"})
+    result = _fetch("mednli", tmp_path, mirror)
+    assert result.verified_by == "release checksum" and result.how == "SHA256SUMS.txt of mednli/1.0.0"
+    assert (tmp_path / "MedNLI" / "mli_test_v1.jsonl").read_bytes() == MEDNLI
+    assert mirror.requests == ["/files/mednli/1.0.0/SHA256SUMS.txt", "/files/mednli/1.0.0/mli_test_v1.jsonl"]
     assert all(a and a.startswith("Basic ") for a in mirror.seen_auth)
+    record = json.loads((tmp_path / "MedNLI" / "fetch.json").read_text())
+    assert record["sha256"] == hashlib.sha256(MEDNLI).hexdigest() and record["release"] == "mednli/1.0.0"
+    assert record["verified_by"] == "release checksum" and PASSWORD not in json.dumps(record)
 
 
-def test_physionet_checksum_mismatch(mirror: Mirror, tmp_path: Path) -> None:
-    _physionet(mirror, "problem-summary", b"File ID,Summary\n", listed=b"something else")
-    with pytest.raises(DataError, match="fetch problem-summary: checksum mismatch"):
-        fetch("problem-summary", tmp_path, physionet_user=USER, password=PASSWORD, mirror=mirror.url)
+def test_physionet_file_present_is_checked_against_the_release(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("mednli/1.0.0", {"mli_test_v1.jsonl": MEDNLI})
+    dest = tmp_path / "MedNLI" / "mli_test_v1.jsonl"
+    dest.parent.mkdir()
+    dest.write_bytes(MEDNLI)  # placed by hand: checked, then recorded
+    again = _fetch("mednli", tmp_path, mirror)
+    assert again.already_present and again.verified_by == "release checksum"
+    assert mirror.requests == ["/files/mednli/1.0.0/SHA256SUMS.txt"]  # the file itself is not downloaded
+    assert (tmp_path / "MedNLI" / "fetch.json").is_file()
+    dest.write_bytes(MEDNLI + b"\n")
+    with pytest.raises(DataError, match=r"fetch mednli: .*mli_test_v1\.jsonl is present but is not mli_test_v1\.jsonl "
+                                        r"of mednli/1\.0\.0 .*--force downloads it again"):
+        _fetch("mednli", tmp_path, mirror)
+    assert _fetch("mednli", tmp_path, mirror, force=True).already_present is False
+    assert dest.read_bytes() == MEDNLI
+
+
+@pytest.mark.parametrize("shipped", ["MeDiSumQA.jsonl", "data/medisumqa_v1.json"])
+def test_medisumqa_takes_its_file_name_from_the_release(mirror: Mirror, tmp_path: Path, shipped: str) -> None:
+    records = [{"note_id": f"fict-{i}-DS-1", "discharge_summary": f"Fictional summary {i}.", "Question": "Why?",
+                "Answer": "Because."} for i in range(3)]
+    if shipped.endswith(".jsonl"):
+        body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    else:
+        body = json.dumps(records).encode()
+    mirror.publish("medisumqa/1.0.0", {shipped: body, "README.md": b"# fictional"})
+    result = _fetch("medisumqa", tmp_path, mirror)
+    assert result.path == tmp_path / "MeDiSumQA" / "MeDiSumQA.json" and result.path.read_bytes() == body
+    frame = load_medisumqa(result.path)
+    assert frame.columns == ["discharge_summary", "Question", "Answer"] and frame.height == 3  # note_id unused
+    assert json.loads((tmp_path / "MeDiSumQA" / "fetch.json").read_text())["release_file"] == shipped
+
+
+def test_medisumqa_release_with_no_single_candidate_is_one_line(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("medisumqa/1.0.0", {"a.json": b"[]", "b.jsonl": b""})
+    with pytest.raises(DataError, match=r"SHA256SUMS.txt of medisumqa/1.0.0 should list one .json or .jsonl file "
+                                        r"for medisumqa; found a.json, b.jsonl"):
+        _fetch("medisumqa", tmp_path, mirror)
     assert _leftovers(tmp_path) == []
 
 
-def test_physionet_refuses_wrong_password(mirror: Mirror, tmp_path: Path) -> None:
-    _physionet(mirror, "medisumqa", b"[]")
-    with pytest.raises(UserError, match="refused PhysioNet user 'fictional-user' \\(401\\)"):
-        fetch("medisumqa", tmp_path, physionet_user=USER, password="wrong", mirror=mirror.url)
+def test_physionet_checksum_mismatch(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("bionlp-workshop-2023-task-1a/2.0.0", {"BioNLP2023-1A-Test.csv": b"File ID,Summary\n"},
+                   listed={"BioNLP2023-1A-Test.csv": b"something else"})
+    with pytest.raises(DataError, match="fetch problem-summary: checksum mismatch"):
+        _fetch("problem-summary", tmp_path, mirror)
+    assert _leftovers(tmp_path) == []
+
+
+def test_problem_summary_release_1x_is_one_line_naming_2_0_0(mirror: Mirror, tmp_path: Path) -> None:
+    old = b"File ID,Subjective Sections,Objective Sections,Assessment,Summary\nf1,s,o,a,sum\n"
+    mirror.publish("bionlp-workshop-2023-task-1a/2.0.0", {"BioNLP2023-1A-Test.csv": old})
+    with pytest.raises(DataError, match=r"fetch problem-summary: BioNLP2023-1A-Test.csv cannot be used: .*"
+                                        r"Problem Summary release 1\.x; CLUE uses release 2\.0\.0"):
+        _fetch("problem-summary", tmp_path, mirror)
+    assert _leftovers(tmp_path) == []
+
+
+def test_physionet_refuses_wrong_password_and_missing_agreement(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("medisumqa/1.0.0", {"MeDiSumQA.json": b"[]"})
+    with pytest.raises(UserError, match=r"refused PhysioNet user 'fictional-user' \(401\): check the user name"):
+        _fetch("medisumqa", tmp_path, mirror, password="wrong")
+    with pytest.raises(UserError, match=rf"refused PhysioNet user '{NO_AGREEMENT}' \(403\): the account has no "
+                                        "access to this project; sign its data use agreement"):
+        _fetch("medisumqa", tmp_path, mirror, user=NO_AGREEMENT)
+    assert _leftovers(tmp_path) == []
+
+
+def test_physionet_truncated_download_leaves_nothing(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish("mednli/1.0.0", {"mli_test_v1.jsonl": MEDNLI})
+    mirror.cut.add("/files/mednli/1.0.0/mli_test_v1.jsonl")
+    with pytest.raises(DataError, match=r"fetch mednli: download from .*mli_test_v1\.jsonl failed"):
+        _fetch("mednli", tmp_path, mirror)
     assert _leftovers(tmp_path) == []
 
 
@@ -204,9 +245,7 @@ def test_credentials_required_and_never_sent_in_clear(
 def test_source_names() -> None:
     assert list(SOURCES) == ["meqsum", "longhealth", "mednli", "problem-summary", "medisumqa"]
     assert get_source("problem_summary").dataset == "problem_summary"
-    assert SOURCES["mednli"].sums_url == "https://physionet.org/files/mednli/1.0.0/SHA256SUMS.txt"
-    assert all(s.url.startswith("https://") for s in SOURCES.values())
-    with pytest.raises(UserError, match="medisumcode cannot be downloaded"):
-        get_source("medisumcode")
+    assert SOURCES["mednli"].release.url("SHA256SUMS.txt") == "https://physionet.org/files/mednli/1.0.0/SHA256SUMS.txt"
+    assert all(s.url.startswith("https://") for s in SOURCES.values() if s.url)
     with pytest.raises(UserError, match="unknown dataset 'x' to fetch"):
         get_source("x")
