@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
-           "MAX_TEMPERATURE", "MAX_CONCURRENCY", "MAX_REASONING_BUDGET", "MAX_REQUESTS_PER_MINUTE", "MAX_TIMEOUT_S",
+           "MAX_TEMPERATURE", "MAX_CONCURRENCY", "MAX_REASONING_BUDGET", "MAX_REQUESTS_PER_MINUTE", "MAX_TIMEOUT_S", "MAX_LIMIT",
            "PROTOCOL_BODY_KEYS", "identity_of"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
@@ -39,6 +39,7 @@ MAX_CONCURRENCY = 4096  # requests in flight per server (the open-file limit may
 MAX_REASONING_BUDGET = 1_000_000  # tokens added to every answer budget
 MAX_REQUESTS_PER_MINUTE = 1_000_000.0
 MAX_TIMEOUT_S = 86_400.0  # a day for one request; more is a typo, and asyncio's timers overflow near 1e9 s
+MAX_LIMIT = 1_000_000_000  # samples per task: far above any CLUE task, far below what polars' row index holds
 
 #: Body fields the protocol itself sends (the input, the model, the answer budget, how the answer comes back)
 #: or that other keys set where they are checked and recorded: ``extra_body`` may not replace them, since the
@@ -83,7 +84,7 @@ class _EndpointModel(BaseModel):
     max_retries: int = Field(default=6, ge=0, le=50)
     rate_limit_wait_s: float = Field(default=600.0, ge=0)
     context_length: int | None = Field(default=None, gt=0)
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     hosted: bool | None = None
     allow_credentialed_data: bool = False
     sampling: Sampling = Sampling()

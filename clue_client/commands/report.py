@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from ..errors import GateFailed, UserError
-from .common import number
+from .common import MAX_RESAMPLES, number
 
 if TYPE_CHECKING:
     from ..reports.compare import Comparison
@@ -96,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
                          help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
     compare.add_argument("--alpha", type=number(float, above=0, below=1), default=0.05, help="significance level (default 0.05)")
-    compare.add_argument("--resamples", type=number(int, low=1), default=1000,
+    compare.add_argument("--resamples", type=number(int, low=1, high=MAX_RESAMPLES), default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")
     compare.add_argument("--seed", type=number(int, low=0), default=0, help="random seed of the resampling (default 0)")
     compare.add_argument("--tasks", nargs="+", metavar="TASK",
