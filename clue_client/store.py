@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 """
 
+#: Files SQLite creates beside the database (write-ahead log, shared memory, rollback journal).
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
 #: Columns added after the first release: a store written before them gains them when opened.
 ADDED_COLUMNS = {"reasoning": "TEXT", "reasoning_tokens": "INTEGER"}
 
@@ -92,12 +95,13 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _store_problem(path: Path, exc: sqlite3.Error) -> str:
-    """One line for an SQLite failure: what happened to the store and what the user can do."""
+def _store_problem(path: Path, exc: sqlite3.Error, intact: bool = False) -> str:
+    """One line for an SQLite failure: what happened to the store and what the user can do (``intact``: SQLite's
+    own check found the file sound, so a bad value is one row's, not damage)."""
     text = str(exc)
     if isinstance(exc, (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError)):  # a value, not the file
         return f"{path}: could not store a value ({text}); the store itself is intact, rerun the same command"
-    if "decode to UTF-8" in text:
+    if "decode to UTF-8" in text and intact:
         return f"{path}: a row holds text that is not UTF-8 ({text[:200]}); was it edited by hand? fix or delete that row"
     if "full" in text:
         return f"{path}: cannot write: the disk is full; free some space and rerun the same command (finished answers are kept)"
@@ -121,6 +125,9 @@ class Store:
     def __init__(self, path: Path, expected: int = 0) -> None:
         ensure_folder(path.parent)
         self.path = path
+        for name in (path.name, *(path.name + end for end in SQLITE_SIDE_FILES)):
+            if (path.parent / name).is_symlink():  # SQLite would write through it, outside the run folder
+                raise UserError(f"{path.parent / name}: is a symbolic link; clue writes no file through a link: remove it")
         with self._guard():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -143,7 +150,14 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            raise UserError(_store_problem(self.path, exc)) from None
+            raise UserError(_store_problem(self.path, exc, "decode to UTF-8" in str(exc) and self._sound())) from None
+
+    def _sound(self) -> bool:
+        """SQLite's own quick check finds the file sound (asked only after an error, to word it right)."""
+        try:
+            return self._db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        except sqlite3.Error:
+            return False
 
     def __enter__(self) -> "Store":
         return self

@@ -19,11 +19,12 @@ __all__ = ["add_parser"]
 
 
 def _write_text(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """A report file, written atomically: an interrupted write leaves the old file (or none), never half of one."""
+    from ..files import write_text_atomically
+
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder; give a file name")
+    write_text_atomically(path, text)
 
 
 def run_report(args: argparse.Namespace) -> int:

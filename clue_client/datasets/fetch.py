@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ import httpx
 
 from .formats import DATASETS, sha256_file
 from ..errors import DataError, UserError
+from ..files import create_exclusively, write_text_atomically
 
 __all__ = [
     "Source", "SOURCES", "FetchResult", "PASSWORD_ENV", "get_source", "fetch", "git_blob_id", "physionet_password",
@@ -161,7 +163,7 @@ def _download(client: httpx.Client, name: str, url: str, part: Path, user: str |
         with client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise _status_error(name, url, response, user)
-            with part.open("wb") as out:
+            with os.fdopen(create_exclusively(part), "wb") as out:  # never through a planted link
                 for block in response.iter_bytes(1 << 16):
                     digest.update(block)
                     out.write(block)
@@ -220,7 +222,7 @@ def fetch(
     url = _with_mirror(source.url, mirror)
     _check_transport(url, credentials=auth is not None)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.parent / f".{dest.name}.{os.getpid()}.part"
+    part = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"  # unguessable: no link can wait for it
     try:
         with httpx.Client(
             auth=auth, follow_redirects=True, timeout=httpx.Timeout(timeout_s, connect=15.0)
@@ -251,7 +253,7 @@ def fetch(
                 )
         os.replace(part, dest)
         if verified_by == "pinned git blob id":
-            dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
+            write_text_atomically(dest.with_name(dest.name + ".sha256"), f"{digest}  {dest.name}\n")
     finally:
         part.unlink(missing_ok=True)
     return FetchResult(dest, digest, verified_by, mismatch=mismatch)
