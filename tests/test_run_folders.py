@@ -85,3 +85,118 @@ def test_reports_are_written_atomically(tmp_path: Path, outside: Path, server: F
     assert comparison.stat().st_ino != before, "a new file renamed into place, not the old one rewritten"
     assert json.loads(comparison.read_text())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- a rerun under another identity ------------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_rerun_under_another_identity_stops_before_rewriting_anything(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with FakeServer() as server:
+        assert run_meqsum(server.base_url, out).returncode == 0
+        sent = server.requests.total()
+        before = _snapshot(out)
+        same_server = server.base_url.replace("127.0.0.1", "localhost")
+        for url, extra in ((same_server, ()), (server.base_url, ("--model", "fake-model-2", "--no-model-check"))):
+            proc = run_meqsum(url, out, *extra)
+            line = one_line(proc)
+            assert proc.returncode == 2 and "--new-identity" in line
+            assert f"holds answers of fake-model@{server.base_url}" in line
+            assert f"this run is {extra[1] if extra else 'fake-model'}@{url}" in line
+        assert server.requests.total() == sent, "nothing re-sent"
+        assert _snapshot(out) == before, "nothing in the folder rewritten"
+
+        moved = run_meqsum(same_server, out, "--new-identity")
+        assert moved.returncode == 0, moved.stderr
+        assert server.requests.total() == 2 * sent, "--new-identity: another identity reuses nothing"
+        assert json.loads((out / "manifest.json").read_text())["base_urls"] == [same_server]
+        again = run_meqsum(same_server, out)
+        assert again.returncode == 0 and server.requests.total() == 2 * sent, "the same identity resumes as always"
+
+
+def test_batch_export_under_another_identity_stops_too(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    export = ("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "meqsum", "--data-dir",
+              str(SAMPLES), "--run", str(run))
+    assert run_clue(*export, "--model", "m1").returncode == 0
+    key = json.loads((run / "batch_requests.jsonl").read_text().splitlines()[0])["custom_id"]
+    output = tmp_path / "out.jsonl"
+    output.write_text(json.dumps({"custom_id": key, "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": "a summary"}, "finish_reason": "stop"}]}}}) + "\n")
+    assert run_clue("batch", "import", str(output), "--run", str(run), *SCORING).returncode == 3
+    before = _snapshot(run)
+    proc = run_clue(*export, "--model", "m2")
+    assert proc.returncode == 2 and "holds answers of m1@http://127.0.0.1:9/v1" in one_line(proc)
+    assert _snapshot(run) == before
+    assert run_clue(*export, "--model", "m2", "--new-identity").returncode == 0
+
+
+def test_a_folder_without_answers_takes_a_corrected_identity(tmp_path: Path) -> None:
+    """A first run that stored nothing (wrong model: the server refused it) protects nothing."""
+    run = tmp_path / "run"
+    export = ("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "meqsum", "--data-dir",
+              str(SAMPLES), "--run", str(run))
+    assert run_clue(*export, "--model", "typo").returncode == 0
+    assert run_clue(*export, "--model", "right").returncode == 0
+
+
+# ---- SIGTERM, and a run that stopped early --------------------------------------------------------------------
+def test_sigterm_ends_a_run_like_ctrl_c_and_the_report_shows_it_unfinished(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    from test_run_cli import mednli_dir
+
+    data, out = mednli_dir(tmp_path, 60), tmp_path / "run"
+    with FakeServer(delay_s=0.2) as server:
+        command = [sys.executable, "-m", "clue_client", "run", "--endpoint", server.base_url, "--tasks", "mednli",
+                   "--data-dir", str(data), "--out", str(out), "--concurrency", "2", *SCORING]
+        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "NO_COLOR": "1"})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(server.answered.values()) < 6:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert stderr.strip().splitlines()[-1] == ("clue: terminated (SIGTERM); finished answers are saved, "
+                                                   "rerun the same command to resume")
+        manifest = json.loads((out / "manifest.json").read_text())
+        import sqlite3
+        with sqlite3.connect(out / "store.sqlite") as db:
+            stored = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        assert 4 <= stored < 57 and manifest["stored_responses"] == stored, "the manifest was updated"
+        assert manifest["finished_at"] is None and manifest["stopped_at"]
+        assert not (out / ".lock").exists() and not (out / "results.json").exists()
+
+        report = run_clue("report", str(out), "--published", "none")
+        assert report.returncode == 0, report.stderr
+        assert "(unfinished)" in report.stdout and f"{stored} answer(s) stored; no scores yet" in " ".join(report.stdout.split())
+        compared = run_clue("compare", str(out), str(out))
+        assert compared.returncode == 2 and "unfinished: stopped early" in one_line(compared)
+
+        sent = server.requests.total()
+        resumed = run_clue(*command[3:], "--concurrency", "16")
+        assert resumed.returncode == 0, resumed.stderr
+        assert server.requests.total() - sent == 57 - stored, "only what was missing is sent"
+    finished = json.loads((out / "manifest.json").read_text())
+    assert finished["finished_at"] and "stopped_at" not in finished
+    assert "(unfinished)" not in run_clue("report", str(out), "--published", "none").stdout
+
+
+def test_an_exported_batch_not_imported_yet_is_unfinished_not_a_foreign_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert run_clue("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--tasks", "meqsum",
+                    "--data-dir", str(SAMPLES), "--run", str(run)).returncode == 0
+    report = run_clue("report", str(run), "--published", "none", "--html", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    assert "not a run folder" not in report.stderr and "unfinished: started but not finished" in report.stdout
+    assert "unfinished" in (tmp_path / "r.html").read_text()
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    assert "not a run folder (missing manifest.json)" in one_line(run_clue("report", str(elsewhere)))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..errors import UserError
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
 from .run import LIMIT, LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags, longhealth_budget
 
@@ -45,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     add_request_flags(ex)
     ex.add_argument("--longhealth-budget", type=longhealth_budget, metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    ex.add_argument("--new-identity", action="store_true",
+                    help="export into a folder holding answers of another model or server (they are not reused)")
     ex.set_defaults(func=export_command)
 
     im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")
@@ -63,7 +64,8 @@ def export_command(args: argparse.Namespace) -> int:
 
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
+                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check,
+                         new_identity=args.new_identity)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

@@ -77,6 +77,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=number(float, above=0, high=MAX_TIMEOUT_S), metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
     p.add_argument("--longhealth-budget", type=longhealth_budget, metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    p.add_argument("--new-identity", action="store_true",
+                   help="run into a folder holding answers of another model or server (they are not reused)")
     p.add_argument("--retry-errors", action="store_true",
                    help="send stored errors again, refused and given-up alike (default: only what is missing or given up)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
@@ -202,6 +204,7 @@ def run_command(args: argparse.Namespace) -> int:
             concurrency=concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
             model_check=not args.no_model_check,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
+            new_identity=args.new_identity,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)

@@ -19,9 +19,9 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from .. import __version__
-from .leaderboard import CAVEAT, PROTOCOL_DOC, leaderboard, rank_statement
+from .leaderboard import CAVEAT, PROTOCOL_DOC, leaderboard
 from .published_table import Published, published_table
-from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
+from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, placement, report_tasks, run_notes
 from .run_folder import (LEVEL_TASKS, TASK_IDS, Run, metric_columns, replica_usage, run_labels, run_usage,
                          score_columns)
 
@@ -153,7 +153,7 @@ def _placement(runs: Sequence[Run], published: Sequence[Published]) -> str:
     """Each run's rank among the published models, the caveat and the published table's attribution."""
     if not published:
         return ""
-    items = "".join(f"<li><b>{_e(label)}</b>: {_e(rank_statement(run.results, published))}</li>"
+    items = "".join(f"<li><b>{_e(label)}</b>: {_e(placement(run, published))}</li>"
                     for label, run in zip(run_labels(list(runs)), runs))
     return f'<ul id="placement">{items}</ul>' + _caveat() + f'<p class="sub">{_e(published_table().credit)}</p>'
 
@@ -214,7 +214,7 @@ def _runs_info(runs: Sequence[Run]) -> str:
         m = run.manifest
         rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(m.protocol_version or "–"),
                      f"<code>{_e(m.sampling if isinstance(m.sampling, str) else json.dumps(dict(m.sampling), sort_keys=True))}</code>",
-                     _e(m.started_at or "–"), _e(m.finished_at or "–")])
+                     _e(m.started_at or "–"), _e(m.finished_at or ("unfinished" if run.unfinished else "–"))])
     return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows, "left")
 
 

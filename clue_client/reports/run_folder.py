@@ -97,12 +97,14 @@ class Results:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A loaded run folder. ``predictions`` maps task id to its per-sample frame."""
+    """A loaded run folder. ``predictions`` maps task id to its per-sample frame; ``unfinished`` says why a run
+    that stopped early (no results.json yet, or a manifest without ``finished_at``) is not a finished one."""
 
     path: Path
     manifest: Manifest
     results: Results
     predictions: Mapping[str, pl.DataFrame]
+    unfinished: str | None = None
 
     @property
     def name(self) -> str:
@@ -273,13 +275,32 @@ def _read_predictions(folder: Path) -> dict[str, pl.DataFrame]:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read manifest.json, results.json and predictions/*.parquet; raise a one-line error if malformed."""
+    """Read manifest.json, results.json and predictions/*.parquet; raise a one-line error if malformed.
+
+    A run that stopped early is loaded too, marked ``unfinished`` (without results.json: with no scores)."""
     folder = Path(path)
     if not folder.is_dir():
         raise UserError(f"{folder}: run folder not found")
     manifest = _parse_manifest(_read_json(folder / "manifest.json"), folder / "manifest.json")
-    results = _parse_results(_read_json(folder / "results.json"), folder / "results.json")
-    return Run(path=folder, manifest=manifest, results=results, predictions=_read_predictions(folder))
+    scored = (folder / "results.json").is_file()
+    results = (_parse_results(_read_json(folder / "results.json"), folder / "results.json") if scored
+               else Results(manifest.endpoint, manifest.model, {}, None, None, {}))
+    return Run(path=folder, manifest=manifest, results=results, predictions=_read_predictions(folder) if scored else {},
+               unfinished=_unfinished(folder, manifest, scored))
+
+
+def _unfinished(folder: Path, manifest: Manifest, scored: bool) -> str | None:
+    """Why the run is not finished (None when it is): what happened, what is shown, how to go on."""
+    if scored and manifest.finished_at:
+        return None
+    stopped = manifest.raw.get("stopped_at")
+    how = (f"stopped early at {stopped}" if isinstance(stopped, str) else
+           "started but not finished (still running, or stopped without a trace)")
+    stored = manifest.raw.get("stored_responses")
+    answers = f", {stored} answer(s) stored" if isinstance(stored, int) and not isinstance(stored, bool) else ""
+    shown = "scores are from its last finished run" if scored else "no scores yet"
+    return (f"unfinished: {how}{answers}; {shown}; rerun the same `clue run --out {folder}` to continue, "
+            f"or `clue score {folder}` to score what is stored")
 
 
 def run_labels(runs: "list[Run] | tuple[Run, ...]") -> list[str]:

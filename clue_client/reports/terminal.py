@@ -26,6 +26,7 @@ __all__ = [
     "score_table",
     "leaderboard_table",
     "placement_lines",
+    "placement",
     "usage_table",
     "replica_table",
     "run_notes",
@@ -78,8 +79,8 @@ def score_table(runs: Sequence[Run]) -> Table:
     """Tasks as rows, runs as columns, then Level 1 and Level 2."""
     table = Table(title="CLUE scores (%, 95% CI)", caption="* metrics missing  ! errored samples (see notes)")
     table.add_column("task")
-    for label in run_labels(list(runs)):
-        table.add_column(escape(label), justify="right")
+    for label, run in zip(run_labels(list(runs)), runs):
+        table.add_column(escape(label) + (" (unfinished)" if run.unfinished else ""), justify="right")
     for task in report_tasks(runs):
         table.add_row(task, *(_task_cell(run.results.tasks.get(task)) for run in runs))
     table.add_section()
@@ -116,8 +117,15 @@ def leaderboard_table(runs: Sequence[Run], published: Sequence[Published]) -> Ta
 
 def placement_lines(runs: Sequence[Run], published: Sequence[Published]) -> list[str]:
     """Each run's place among the published models, then the caveat and the table's attribution."""
-    lines = [f"{label}: {rank_statement(run.results, published)}" for label, run in zip(run_labels(list(runs)), runs)]
+    lines = [f"{label}: {placement(run, published)}" for label, run in zip(run_labels(list(runs)), runs)]
     return [*lines, CAVEAT, published_table().credit]
+
+
+def placement(run: Run, published: Sequence[Published]) -> str:
+    """A run's place among the published models; a run with no scores yet has none."""
+    if run.unfinished and not run.results.tasks:
+        return "not ranked: unfinished, no scores yet"
+    return rank_statement(run.results, published)
 
 
 def usage_table(runs: Sequence[Run]) -> Table:
@@ -178,6 +186,10 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
     """Plain statements of what is missing or failed, one per run and task."""
     notes = []
     for label, run in zip(run_labels(list(runs)), runs):
+        if run.unfinished:
+            notes.append(f"{label}: {run.unfinished}")
+            if not run.results.tasks:
+                continue  # nothing scored: no per-task notes to give
         if (decoding := decoding_note(_run_decoding(run))) is not None:
             notes.append(f"{label}: {decoding} (CLUE used greedy decoding and answer budgets only)")
         for task in report_tasks(runs):
