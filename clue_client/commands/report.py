@@ -14,6 +14,7 @@ from .common import MAX_RESAMPLES, number
 
 if TYPE_CHECKING:
     from ..reports.compare import Comparison
+    from ..reports.run_folder import Run
 
 __all__ = ["add_parser"]
 
@@ -51,8 +52,9 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UserError("--alpha must be between 0 and 1")
     from ..reports.run_folder import load_run
 
-    comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
-                              seed=args.seed, tasks=_task_list(args.tasks))
+    run_a, run_b = (_scored(load_run(path)) for path in (args.run_a, args.run_b))
+    comparison = compare_runs(run_a, run_b, resamples=args.resamples, seed=args.seed, tasks=_task_list(args.tasks),
+                              allow_different_samples=args.allow_different_samples)
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
@@ -61,6 +63,13 @@ def run_compare(args: argparse.Namespace) -> int:
         if worse:
             raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
     return 0
+
+
+def _scored(run: "Run") -> "Run":
+    """A run with scores to compare: one that stopped before its first scoring has none yet."""
+    if not run.results.tasks:
+        raise UserError(f"{run.path}: {run.unfinished or 'no task scores'}")
+    return run
 
 
 def _gated(given: str, comparison: "Comparison") -> list[str] | None:
@@ -100,6 +109,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--resamples", type=number(int, low=1, high=MAX_RESAMPLES), default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")
     compare.add_argument("--seed", type=number(int, low=0), default=0, help="random seed of the resampling (default 0)")
+    compare.add_argument("--allow-different-samples", action="store_true",
+                         help="compare runs whose answered samples differ (only the samples both have are paired)")
     compare.add_argument("--tasks", nargs="+", metavar="TASK",
                          help="compare only these tasks (space- or comma-separated, as in clue run)")
     compare.set_defaults(func=run_compare)
