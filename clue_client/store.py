@@ -260,6 +260,10 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     replace_atomically(run_dir / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+#: How pydantic names the member of a union a value failed, inside an error's location (not a manifest key).
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none"})
+
+
 class _ManifestKeys(BaseModel):
     """The manifest keys commands read back, with their types (the file may hold more)."""
 
@@ -270,7 +274,7 @@ class _ManifestKeys(BaseModel):
     base_urls: list[str] = []
     embedded: bool = False
     stored_responses: int = Field(default=0, ge=0)
-    sampling: dict[str, Any] | str = {}
+    sampling: dict[str, float | int | None] | str = {}
     max_tokens_field: str | None = None
     reasoning_budget: int | None = Field(default=None, ge=0)
     reasoning_effort: str | None = None
@@ -296,7 +300,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         _ManifestKeys.model_validate(manifest)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
+        key = ".".join(str(p) for p in first["loc"] if "[" not in str(p) and p not in _UNION_TAGS)
         raise UserError(f"{path}: key '{key}': {first['msg']}; was it edited by hand? restore it, or delete "
                         "manifest.json and rerun `clue run` to write it again") from None
     return manifest

@@ -161,11 +161,25 @@ def _set(key: str, raw: str) -> Callable[[str], str]:
     (_set("max_cost", "1e999"), "out of range"),
     (lambda text: "[1, 2]", "expected a JSON object"),
     (_set("batch_imports", '{"a": 1}'), "key 'batch_imports'"),
+    (_set("sampling", '{"temperature": "hot"}'), "key 'sampling.temperature': Input should be a valid number"),
 ])
 def test_a_hand_edited_manifest_is_one_line(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                             edit: Callable[[str], str], expected: str) -> None:
     run = _edited(finished_run, tmp_path, "manifest.json", edit)
     line = _one_line(["score", str(run), *SCORING], capsys)
+    assert "manifest.json" in line and expected in line
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (_set("sampling", '{"temperature": "hot"}'), "sampling.temperature: expected a number or null, got 'hot'"),
+    (_set("data_files", "[1]"), "data_files: expected an object"),
+    (_set("tasks", '"meqsum"'), "tasks: expected a list of strings"),
+])
+def test_a_hand_edited_manifest_is_one_line_in_reports_too(finished_run: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            edit: Callable[[str], str], expected: str) -> None:
+    run = _edited(finished_run, tmp_path, "manifest.json", edit)
+    line = _one_line(["report", str(run), "--published", "none"], capsys)
     assert "manifest.json" in line and expected in line
 
 

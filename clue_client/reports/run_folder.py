@@ -209,11 +209,13 @@ def _parse_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
         prices = {k: _number(prices.get(k), f"{path}: prices.{k}") or 0.0
                   for k in ("input_per_million", "output_per_million")}
     sampling = data.get("sampling")
+    if not isinstance(sampling, str):
+        sampling = {k: _number(v, f"{path}: sampling.{k}") for k, v in _mapping(sampling, f"{path}: sampling").items()}
     return Manifest(
         endpoint=_text(data.get("endpoint"), f"{path}: endpoint") or "",
         model=_text(data.get("model"), f"{path}: model") or "",
         protocol_version=_text(data.get("protocol_version"), f"{path}: protocol_version"),
-        sampling=sampling if isinstance(sampling, str) else dict(_mapping(sampling, f"{path}: sampling")),
+        sampling=sampling,
         tasks=_texts(data.get("tasks"), f"{path}: tasks"),
         data_files={k: str(v) for k, v in _mapping(data.get("data_files"), f"{path}: data_files").items()},
         prices=prices,
