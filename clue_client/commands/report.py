@@ -21,10 +21,14 @@ __all__ = ["add_parser"]
 
 def _write_text(path: Path, text: str) -> None:
     """A report file, written atomically: an interrupted write leaves the old file (or none), never half of one."""
-    from ..files import write_text_atomically
+    from ..files import disk_errors, write_text_atomically
 
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():  # a stream (/dev/stdout, a pipe): nothing to replace atomically
+        with disk_errors(path):
+            path.write_text(text, encoding="utf-8")
+        return
     write_text_atomically(path, text)
 
 
