@@ -49,7 +49,13 @@ _TOKENS = number(int, low=1)
 
 def longhealth_budget(text: str) -> int | str:
     """``--longhealth-budget``: a positive number of tokens, or ``max`` (the served context)."""
-    return text if text == "max" else _TOKENS(text)
+    if text == "max":
+        return text
+    try:
+        return _TOKENS(text)
+    except argparse.ArgumentTypeError:
+        shown = text if len(text) <= 24 else text[:20] + "..."
+        raise argparse.ArgumentTypeError(f"'{shown}' is not a positive number of tokens or 'max'") from None
 
 
 longhealth_budget.__name__ = "N|max"
