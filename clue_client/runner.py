@@ -288,7 +288,7 @@ def check_rerun(options: RunOptions, identity: str) -> dict[str, Any] | None:
         return None
     earlier = read_manifest(options.out)
     with Store(options.out / "store.sqlite", expected=earlier.get(STORED_KEY, 0)) as store:
-        holds_answers = store.count() > 0
+        holds_answers = bool(store.done_keys(retry_errors=True))  # answers, not errors a fix will resend
     holds_answers = holds_answers or (options.out / "results.json").is_file()
     before = identity_of(earlier["model"], earlier.get("base_urls") or [], bool(earlier.get("embedded")))
     if holds_answers and before != identity and not options.new_identity:

@@ -134,11 +134,18 @@ def test_batch_export_under_another_identity_stops_too(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_answers_takes_a_corrected_identity(tmp_path: Path) -> None:
-    """A first run that stored nothing (wrong model: the server refused it) protects nothing."""
+    """A first run that stored no answer (a wrong model: only errors a fix will resend) protects nothing."""
     run = tmp_path / "run"
     export = ("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "meqsum", "--data-dir",
               str(SAMPLES), "--run", str(run))
     assert run_clue(*export, "--model", "typo").returncode == 0
+    key = json.loads((run / "batch_requests.jsonl").read_text().splitlines()[0])["custom_id"]
+    expired = tmp_path / "expired.jsonl"
+    expired.write_text(json.dumps({"custom_id": key, "response": None,
+                                   "error": {"code": "batch_expired", "message": "expired"}}) + "\n")
+    imported = run_clue("batch", "import", str(expired), "--run", str(run), *SCORING)
+    assert imported.returncode == 3, imported.stderr
+    (run / "results.json").unlink()  # as after a run stopped in its first wave: errors stored, nothing scored
     assert run_clue(*export, "--model", "right").returncode == 0
 
 
