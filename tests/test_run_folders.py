@@ -116,16 +116,24 @@ def test_a_rerun_under_another_identity_stops_before_rewriting_anything(tmp_path
         assert again.returncode == 0 and server.requests.total() == 2 * sent, "the same identity resumes as always"
 
 
-def test_batch_export_under_another_identity_stops_too(tmp_path: Path) -> None:
+def _exported_with_one_line_imported(tmp_path: Path, model: str, line: dict) -> tuple[Path, tuple[str, ...]]:
+    """A batch-exported run folder (meqsum) with ``line`` (its first request's custom_id added) imported."""
     run = tmp_path / "run"
     export = ("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "meqsum", "--data-dir",
               str(SAMPLES), "--run", str(run))
-    assert run_clue(*export, "--model", "m1").returncode == 0
+    assert run_clue(*export, "--model", model).returncode == 0
     key = json.loads((run / "batch_requests.jsonl").read_text().splitlines()[0])["custom_id"]
     output = tmp_path / "out.jsonl"
-    output.write_text(json.dumps({"custom_id": key, "response": {"status_code": 200, "body": {
-        "choices": [{"message": {"content": "a summary"}, "finish_reason": "stop"}]}}}) + "\n")
-    assert run_clue("batch", "import", str(output), "--run", str(run), *SCORING).returncode == 3
+    output.write_text(json.dumps({"custom_id": key, **line}) + "\n")
+    imported = run_clue("batch", "import", str(output), "--run", str(run), *SCORING)
+    assert imported.returncode == 3, imported.stderr  # the other samples are still missing
+    return run, export
+
+
+def test_batch_export_under_another_identity_stops_too(tmp_path: Path) -> None:
+    answer = {"response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": "a summary"}, "finish_reason": "stop"}]}}}
+    run, export = _exported_with_one_line_imported(tmp_path, "m1", answer)
     before = _snapshot(run)
     proc = run_clue(*export, "--model", "m2")
     assert proc.returncode == 2 and "holds answers of m1@http://127.0.0.1:9/v1" in one_line(proc)
@@ -135,16 +143,8 @@ def test_batch_export_under_another_identity_stops_too(tmp_path: Path) -> None:
 
 def test_a_folder_without_answers_takes_a_corrected_identity(tmp_path: Path) -> None:
     """A first run that stored no answer (a wrong model: only errors a fix will resend) protects nothing."""
-    run = tmp_path / "run"
-    export = ("batch", "export", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "meqsum", "--data-dir",
-              str(SAMPLES), "--run", str(run))
-    assert run_clue(*export, "--model", "typo").returncode == 0
-    key = json.loads((run / "batch_requests.jsonl").read_text().splitlines()[0])["custom_id"]
-    expired = tmp_path / "expired.jsonl"
-    expired.write_text(json.dumps({"custom_id": key, "response": None,
-                                   "error": {"code": "batch_expired", "message": "expired"}}) + "\n")
-    imported = run_clue("batch", "import", str(expired), "--run", str(run), *SCORING)
-    assert imported.returncode == 3, imported.stderr
+    expired = {"response": None, "error": {"code": "batch_expired", "message": "expired"}}
+    run, export = _exported_with_one_line_imported(tmp_path, "typo", expired)
     (run / "results.json").unlink()  # as after a run stopped in its first wave: errors stored, nothing scored
     assert run_clue(*export, "--model", "right").returncode == 0
 
