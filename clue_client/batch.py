@@ -39,6 +39,7 @@ from .files import replace_atomically
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
+from .untrusted_json import loads
 
 __all__ = [
     "REQUESTS_FILE", "CHAT_URL", "BATCH_REPLICA", "ExportReport", "ImportReport", "LineProblem", "OutputLine",
@@ -153,9 +154,9 @@ def outcome_of(record: dict[str, Any], wire: Wire = CHAT) -> Outcome:
 def parse_output_line(text: str, wire: Wire = CHAT) -> OutputLine:
     """One output line → its custom_id and classified outcome; ValueError (the reason) when malformed."""
     try:
-        record = json.loads(text)
-    except ValueError:
-        raise ValueError("not JSON") from None
+        record = loads(text, strict_values=False)
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     custom_id = record.get("custom_id")
@@ -250,8 +251,9 @@ def _import_locked(run_dir: Path, output: Path, scoring_options: Any) -> ImportR
         seen.add(line.custom_id)
         parsed.append(line)
     if not parsed:
+        first = f"; line {report.skipped[0].line}: {report.skipped[0].reason}" if report.skipped else ""
         raise UserError(f"{output}: none of its {report.lines} line(s) answers a request of {run_dir} "
-                        "(wrong file or wrong run folder?); nothing imported")
+                        f"(wrong file or wrong run folder?{first}); nothing imported")
     model = manifest["model"]
     with Store(run_dir / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         for line in parsed:

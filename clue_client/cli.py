@@ -1,15 +1,21 @@
 """The ``clue`` command. Each subcommand group lives in ``clue_client.commands.<name>``.
 
-Every ClueError becomes one line on stderr and its exit code; argparse errors exit 2 with one line.
+Every ClueError becomes one line on stderr and its exit code; argparse errors exit 2 with one line. SIGTERM
+(what ``timeout``, ``docker stop`` and Slurm send) ends a command as Ctrl-C does: finished answers saved, the
+manifest updated, one line, exit 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
-from typing import Sequence
+import threading
+from types import FrameType
+from typing import Iterator, Sequence
 
 from rich.console import Console
 
@@ -66,6 +72,35 @@ def build_parser(command: str | None = None,
     return parser
 
 
+class _Terminated:
+    """Whether SIGTERM arrived while a command ran (only the closing line differs from Ctrl-C)."""
+
+    received = False
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[_Terminated]:
+    """For the block, SIGTERM is handled as SIGINT: by asyncio's handler during ``asyncio.run`` (it cancels the
+    main task, so every ``finally`` runs and the manifest is written), else as a KeyboardInterrupt."""
+    state = _Terminated()
+    if threading.current_thread() is not threading.main_thread():  # signals can only be set there
+        yield state
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        state.received = True
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):  # SIGINT ignored (a background job of a script): interrupt anyway
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
@@ -73,14 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger = logging.getLogger(__package__)
     if not logger.handlers:
         logger.addHandler(_OneLineHandler(logging.WARNING))
-    try:
-        return int(args.func(args) or 0)
-    except ClueError as exc:
-        err_console.print(f"clue: error: {exc}", markup=False)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("clue: interrupted; finished answers are saved, rerun the same command to resume", markup=False)
-        return 130
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            return int(args.func(args) or 0)
+        except ClueError as exc:
+            err_console.print(f"clue: error: {exc}", markup=False)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            how = "terminated (SIGTERM)" if terminated.received else "interrupted"
+            err_console.print(f"clue: {how}; finished answers are saved, rerun the same command to resume",
+                              markup=False)
+            return 130
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
-           "MAX_TEMPERATURE"]
+           "MAX_TEMPERATURE", "MAX_CONCURRENCY", "MAX_REASONING_BUDGET", "MAX_REQUESTS_PER_MINUTE", "MAX_TIMEOUT_S", "MAX_LIMIT",
+           "PROTOCOL_BODY_KEYS", "identity_of"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -32,14 +33,36 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.0, "top_p": 1.0}
 TIMEOUT_BASE_S = 60.0  # the part of a request's default timeout that does not grow with its size
 
-#: What OpenAI-compatible servers accept; the file and ``--temperature`` are checked against the same range.
+#: Bounds of settings the command line can also give: the file and the flags check the same numbers.
+#: Temperature: what OpenAI-compatible servers accept.
 MAX_TEMPERATURE = 2.0
+MAX_CONCURRENCY = 4096  # requests in flight per server (the open-file limit may allow fewer: see clue run)
+MAX_REASONING_BUDGET = 1_000_000  # tokens added to every answer budget
+MAX_REQUESTS_PER_MINUTE = 1_000_000.0
+MAX_TIMEOUT_S = 86_400.0  # a day for one request; more is a typo, and asyncio's timers overflow near 1e9 s
+MAX_LIMIT = 1_000_000_000  # samples per task: far above any CLUE task, far below what polars' row index holds
+
+#: Body fields the protocol itself sends (the input, the model, the answer budget, how the answer comes back)
+#: or that other keys set where they are checked and recorded: ``extra_body`` may not replace them, since the
+#: store, the manifest and the scores would then describe requests that were never sent. ``logprobs`` and
+#: ``top_logprobs`` stay allowed: they add data beside the answer, the answer read is the same.
+PROTOCOL_BODY_KEYS: dict[str, str] = {
+    **dict.fromkeys(("messages", "prompt", "input", "inputs", "instructions", "suffix"), "it carries CLUE's prompt"),
+    "model": "the model is --model or the endpoint's model key",
+    **dict.fromkeys(("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens", "parameters"),
+                    "it carries CLUE's answer budget (reasoning_budget adds to it; max_tokens_field names the field)"),
+    **dict.fromkeys(("stream", "stream_options"), "answers are read whole, not streamed"),
+    **dict.fromkeys(("n", "best_of"), "one answer per request is stored and scored"),
+    "echo": "the prompt would come back inside the scored answer",
+    **dict.fromkeys(("temperature", "top_p", "seed"), "set it in the endpoint's sampling table"),
+    "reasoning_effort": "set the endpoint's reasoning_effort key",
+}
 
 
 class Sampling(BaseModel):
     """Sampling defaults sent with every request (CLUE's published numbers used greedy decoding)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
     temperature: float = Field(default=0.0, ge=0.0, le=MAX_TEMPERATURE)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = None
@@ -48,7 +71,7 @@ class Sampling(BaseModel):
 class _EndpointModel(BaseModel):
     """Schema of one ``[endpoints.NAME]`` table; unknown keys and wrong types are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     base_url: str | None = None
     base_urls: list[str] | None = None
     model: str | None = None
@@ -56,20 +79,20 @@ class _EndpointModel(BaseModel):
     kind: Kind = "generic"
     api: Api | None = None  # None: chat, or responses for a Responses-only OpenAI model (engine/hosted_rules.py)
     embedded: bool = False
-    max_concurrency: int = Field(default=8, ge=1, le=4096)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    max_concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
+    requests_per_minute: float | None = Field(default=None, gt=0, le=MAX_REQUESTS_PER_MINUTE)
     tokens_per_minute: int | None = Field(default=None, gt=0)
-    timeout_s: float | None = Field(default=None, gt=0)  # None: scaled to each request's size
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)  # None: scaled to each request's size
     max_retries: int = Field(default=6, ge=0, le=50)
     rate_limit_wait_s: float = Field(default=600.0, ge=0)
     context_length: int | None = Field(default=None, gt=0)
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     hosted: bool | None = None
     allow_credentialed_data: bool = False
     sampling: Sampling = Sampling()
     price_per_million_input: float | None = Field(default=None, ge=0)
     price_per_million_output: float | None = Field(default=None, ge=0)
-    reasoning_budget: int | None = Field(default=None, ge=0, le=1_000_000)
+    reasoning_budget: int | None = Field(default=None, ge=0, le=MAX_REASONING_BUDGET)
     reasoning_effort: ReasoningEffort | None = None
     max_tokens_field: MaxTokensField | None = None  # None: what the API takes (see engine/hosted_rules.py)
     omit_sampling: bool | None = None
@@ -79,12 +102,16 @@ class _EndpointModel(BaseModel):
     query: dict[str, str] = {}
     template_opens_think: bool = False
 
-    @model_validator(mode="after")
-    def _no_secret_in_body(self) -> "_EndpointModel":
-        if "${" in str(self.extra_body):
+    @field_validator("extra_body")
+    @classmethod
+    def _body_extras_only(cls, extra_body: dict[str, Any]) -> dict[str, Any]:
+        if "${" in str(extra_body):
             raise ValueError("extra_body is stored with every request and may hold no ${VAR} secret; "
                              "put secrets in extra_headers or query")
-        return self
+        for key in extra_body:
+            if key in PROTOCOL_BODY_KEYS:
+                raise ValueError(f"extra_body may not set '{key}': {PROTOCOL_BODY_KEYS[key]}")
+        return extra_body
 
     @model_validator(mode="after")
     def _responses_fields(self) -> "_EndpointModel":
@@ -160,8 +187,7 @@ class Endpoint:
 
         An embedded server gets a new port each run, so its identity is the model alone.
         """
-        where = "embedded" if self.embedded else ",".join(sorted(self.base_urls))
-        return f"{model}@{where}"
+        return identity_of(model, self.base_urls, self.embedded)
 
     def api_key(self) -> str | None:
         """The key from the named environment variable; a missing variable is a config error."""
@@ -247,12 +273,30 @@ class Endpoint:
         }
 
 
+def identity_of(model: str, base_urls: "tuple[str, ...] | list[str]", embedded: bool) -> str:
+    """``Endpoint.identity`` from its parts (a run folder's manifest records them)."""
+    where = "embedded" if embedded else ",".join(sorted(base_urls))
+    return f"{model}@{where}"
+
+
 def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a server address (not http(s), no host, a bad IP, port outside 1-65535), or None."""
+    """Why ``url`` cannot be a server address (not http(s), no host, a bad IP, port outside 1-65535, a user
+    name or password, a query), or None. A URL carrying credentials is never repeated in the message."""
+    if _USERINFO.match(url):
+        shown = _USERINFO.sub(r"\1", url.split("?")[0].split("#")[0])
+        return (f"the URL for {shown} holds a user name or password, which would be stored and shown with every "
+                "result; give the key with api_key_env (or a header in extra_headers) instead")
+    if "?" in url or "#" in url:
+        shown = url.split("?")[0].split("#")[0]
+        return (f"'{shown}' has a query or fragment; a base URL takes none (put parameters in the endpoint's "
+                "query table, values may be ${VAR})")
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket
@@ -336,6 +380,10 @@ def load_endpoints(path: Path | None = None) -> dict[str, Endpoint]:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+    except ValueError as exc:  # an integer longer than Python's digit limit
+        raise ConfigError(f"{path}: invalid TOML: {str(exc).split(';')[0]}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     unknown = set(raw) - {"endpoints"}

@@ -2,7 +2,9 @@
 
 A full disk, a read-only folder or an ``--out`` that is a file are the user's to fix, so each becomes a
 ``UserError`` naming the path; a temp file that could not be completed is removed, and the file it was
-meant to replace stays as it was.
+meant to replace stays as it was. Temp files get an unguessable name and are created exclusively without
+following a symlink (``O_EXCL | O_NOFOLLOW``), so a link planted in a shared run folder cannot make a
+write land outside it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import UserError
 
-__all__ = ["describe_os_error", "disk_errors", "ensure_folder", "replace_atomically"]
+__all__ = ["describe_os_error", "disk_errors", "ensure_folder", "replace_atomically", "write_text_atomically",
+           "create_exclusively", "NO_FOLLOW"]
+
+#: Flags of a file this package creates: never through a symlink, never inherited by a child process.
+NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 _HINTS = {
     errno.ENOSPC: "the disk is full; free some space and rerun the same command (finished answers are kept)",
@@ -26,6 +33,7 @@ _HINTS = {
     errno.EPERM: "permission denied; pass a writable --out",
     errno.ENOTDIR: "a part of this path is a file, not a folder; pass a folder as --out",
     errno.EEXIST: "exists and is not a folder; pass a folder as --out",
+    errno.ELOOP: "is a symbolic link; clue writes no file through a link: remove it",
 }
 
 
@@ -60,14 +68,36 @@ def ensure_folder(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
 
 
+def create_exclusively(path: Path, mode: int = 0o666) -> int:
+    """An fd of a new file at ``path`` (write-only); an existing file or a symlink there is an OSError."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, mode)
+
+
+def _new_temp(path: Path) -> Path:
+    """A fresh, empty temp file beside ``path`` that nobody could have named in advance."""
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(create_exclusively(tmp))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temp file name", str(path))
+
+
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)`` then rename over ``path``: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
     with disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_temp(path)
         try:
             write(tmp)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """A whole text file (UTF-8) written atomically: a report, a state file, a checksum."""
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import UserError
-from .files import disk_errors, ensure_folder
+from .files import NO_FOLLOW, disk_errors, ensure_folder
 from .store import utc_now
 
 __all__ = ["LOCK_FILE", "RunFolderBusy", "run_lock"]
@@ -36,14 +36,17 @@ def _holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return f"pid {info['pid']} on {info['host']}, started {info['started_at']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return "a process that has not written its details yet"
 
 
 def _acquire(path: Path) -> int:
     """An fd holding the lock on ``path``; retried when the file was replaced under us (see release)."""
     for _ in range(5):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o644)  # a planted symlink: ELOOP, one line
+        if os.fstat(fd).st_nlink > 1:  # a hard link planted in its place: truncating it would clobber the other name
+            os.close(fd)
+            raise UserError(f"{path}: is a hard link to another file; remove it (clue writes no file through a link)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,7 +17,7 @@ import httpx
 import polars as pl
 
 from . import __version__
-from .config import Endpoint
+from .config import Endpoint, identity_of
 from .engine.engine import Backoff, Engine, EngineStats
 from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
@@ -31,7 +31,7 @@ from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
-    "score_run_dir", "resolve_model", "offline_model", "build_samples", "require_data", "requests_for",
+    "score_run_dir", "resolve_model", "offline_model", "build_samples", "require_data", "requests_for", "check_rerun",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class RunOptions:
     backoff: Backoff = Backoff()
     longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
     retry_errors: bool = False  # send stored errors again (refused and given-up alike), not only missing answers
+    new_identity: bool = False  # a folder holding answers of another model or server may be run into anyway
 
 
 @dataclass
@@ -279,12 +280,31 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     return write_prepared(options, endpoint, model, server_models, frames, notes)
 
 
+def check_rerun(options: RunOptions, identity: str) -> dict[str, Any] | None:
+    """The folder's earlier manifest (None for a new folder), once every check a rerun needs has passed: its
+    store is not lost, and a folder holding answers is run into only by the same endpoint identity (another
+    model, or the same server spelled ``localhost`` instead of ``127.0.0.1``, would reuse nothing and overwrite
+    results.json) unless ``new_identity``. Called before anything in the folder is rewritten."""
+    if not (options.out / "manifest.json").is_file():
+        return None
+    earlier = read_manifest(options.out)
+    with Store(options.out / "store.sqlite", expected=earlier.get(STORED_KEY, 0)) as store:
+        holds_answers = bool(store.done_keys(retry_errors=True))  # answers, not errors a fix will resend
+    holds_answers = holds_answers or (options.out / "results.json").is_file()
+    before = identity_of(earlier["model"], earlier.get("base_urls") or [], bool(earlier.get("embedded")))
+    if holds_answers and before != identity and not options.new_identity:
+        raise UserError(f"{options.out} holds answers of {before}, this run is {identity}: another model, server "
+                        "spelling or set of base URLs reuses none of them and overwrites results.json; pass "
+                        "--new-identity to run into this folder anyway, or choose another folder")
+    return earlier
+
+
 def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
                    frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
     identity = endpoint.identity(model)
+    earlier = check_rerun(options, identity)
     manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
-    if (options.out / "manifest.json").is_file():  # a resumed run keeps its batch history and stored count
-        earlier = read_manifest(options.out)
+    if earlier is not None:  # a resumed run keeps its batch history and stored count
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
     unique: dict[str, Request] = {}
@@ -317,12 +337,14 @@ async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any]
             if on_start is not None:
                 on_start(engine.stats, engine.pool)
             by_key = {r.key: r for r in pending}
+            completed = False
             try:
                 async for result in engine.run(pending, total=len(pending)):
                     store.put(by_key.pop(result.key), result, model=model)
-            finally:
+                completed = True
+            finally:  # also on Ctrl-C and SIGTERM: the manifest says how far the run got
                 manifest["replicas"] = engine.pool.summary()
-                manifest["finished_at"] = utc_now()
+                manifest["finished_at" if completed else "stopped_at"] = utc_now()
                 manifest[STORED_KEY] = store.count()
                 write_manifest(out, manifest)
             stopped_reason = engine.stats.stopped_reason

@@ -10,6 +10,7 @@ from clue_client.config import load_endpoints, resolve_endpoint
 from clue_client.errors import ConfigError
 
 from conftest import REPO
+from fake_server import FakeServer
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -172,3 +173,86 @@ def test_a_model_openai_serves_only_on_the_responses_api_selects_it_with_kind_op
     vllm = request_rules(endpoints["vllm"], "Qwen/Qwen3-8B")
     assert vllm.params(20) == {"temperature": 0.0, "top_p": 1.0, "max_output_tokens": 20}
     assert request_rules(endpoints["vllm"], "m").manifest()["api"] == "responses"
+
+
+PASSWORD = "hunter2-" + "5e9d1c" * 3
+
+
+@pytest.mark.parametrize("line", [
+    f'base_url = "http://bob:{PASSWORD}@127.0.0.1:1/v1"',
+    f'base_urls = ["http://127.0.0.1:2/v1", "https://:{PASSWORD}@gw.example/v1"]',
+    f'base_url = "http://{PASSWORD}@[::1/v1"',  # also an invalid URL: the password still comes first
+])
+def test_credentials_in_a_base_url_are_refused_without_repeating_them(tmp_path: Path, line: str) -> None:
+    path = write(tmp_path, f"[endpoints.a]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_endpoints(path)
+    message = str(info.value)
+    assert "user name or password" in message and "api_key_env" in message and "extra_headers" in message
+    assert PASSWORD not in message and "bob" not in message and "\n" not in message
+
+
+def test_a_query_in_a_base_url_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[endpoints.a]\nbase_url = "https://gw.example/v1?api-key={PASSWORD}"\n')
+    with pytest.raises(ConfigError, match="query table") as info:
+        load_endpoints(path)
+    assert PASSWORD not in str(info.value)
+
+
+def test_credentials_in_an_endpoint_url_stop_every_command_before_anything_is_written(tmp_path: Path) -> None:
+    from conftest import run_clue
+
+    url = f"http://alice:{PASSWORD}@127.0.0.1:9/v1"
+    for command in (("run", "--endpoint", url, "--out", str(tmp_path / "run"), "--tasks", "meqsum"),
+                    ("run", "--endpoint", url, "--out", str(tmp_path / "run"), "--dry-run"),
+                    ("batch", "export", "--endpoint", url, "--run", str(tmp_path / "run"), "--model", "m"),
+                    ("endpoints", "check", url)):
+        proc = run_clue(*command)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and "user name or password" in proc.stderr
+        assert PASSWORD not in proc.stdout + proc.stderr and "alice" not in proc.stderr
+    assert not (tmp_path / "run").exists(), "nothing written that could hold it"
+
+
+@pytest.mark.parametrize("key", ["model", "messages", "prompt", "max_tokens", "max_completion_tokens", "stream",
+                                 "stream_options", "n", "input", "max_output_tokens", "temperature", "echo"])
+def test_extra_body_cannot_set_what_the_protocol_sends(tmp_path: Path, key: str) -> None:
+    path = write(tmp_path, f'[endpoints.a]\nbase_url = "http://127.0.0.1:1/v1"\nextra_body = {{ {key} = 1 }}\n')
+    with pytest.raises(ConfigError) as info:
+        load_endpoints(path)
+    assert f"key 'extra_body': extra_body may not set '{key}'" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_extra_body_keeps_what_only_adds_beside_the_answer(tmp_path: Path) -> None:
+    path = write(tmp_path, '[endpoints.a]\nbase_url = "http://127.0.0.1:1/v1"\n'
+                           'extra_body = { logprobs = true, top_k = 1, chat_template_kwargs = { enable_thinking = false } }\n')
+    assert load_endpoints(path)["a"].extra_body["logprobs"] is True
+
+
+def test_extra_body_model_stops_the_run_before_sending(tmp_path: Path, server: FakeServer) -> None:
+    from conftest import run_clue
+
+    path = write(tmp_path, f'[endpoints.a]\nbase_url = "{server.base_url}"\nextra_body = {{ model = "other" }}\n')
+    proc = run_clue("run", "--config", str(path), "--endpoint", "a", "--tasks", "meqsum", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "extra_body may not set 'model'" in proc.stderr and proc.stderr.count("\n") == 1
+    assert server.calls == [] and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("line", [
+    "requests_per_minute = inf", "timeout_s = nan", "rate_limit_wait_s = inf", "price_per_million_input = inf",
+    "sampling = { temperature = nan }", "requests_per_minute = 1e12", "timeout_s = 1e12",
+])
+def test_non_finite_and_absurd_numbers_are_refused(tmp_path: Path, line: str) -> None:
+    path = write(tmp_path, f'[endpoints.a]\nbase_url = "http://127.0.0.1:1/v1"\n{line}\n')
+    with pytest.raises(ConfigError) as info:
+        load_endpoints(path)
+    assert f"key '{line.split(' ')[0]}" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("x = " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('[endpoints.a]\nbase_url = "http://127.0.0.1:1"\nmax_concurrency = ' + "9" * 5000 + "\n", "4300 digits"),
+])
+def test_absurd_toml_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_endpoints(write(tmp_path, text))

@@ -202,8 +202,8 @@ def test_user_errors_exit_2_in_one_line(tmp_path: Path, server: FakeServer) -> N
         "malformed JSONL": (["--data-dir", str(tmp_path / "bad")], "mli_test_v1.jsonl"),
         "unknown task": (["--tasks", "mednli,radiology"], "unknown task 'radiology'"),
         "unreachable server": (["--endpoint", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9/v1"),
-        "bad limit": (["--limit", "0"], "--limit must be at least 1"),
-        "bad flag value": (["--concurrency", "many"], "invalid int value"),
+        "bad limit": (["--limit", "0"], "argument --limit: 0 is out of range: must be at least 1"),
+        "bad flag value": (["--concurrency", "many"], "argument --concurrency: 'many' is not a whole number"),
     }
     for name, (extra, expected) in cases.items():
         args = {"--endpoint": server.base_url, "--tasks": "mednli", "--data-dir": str(SAMPLES)}
@@ -271,3 +271,23 @@ def test_identical_prompts_share_an_answer_only_when_greedy(tmp_path: Path) -> N
     assert counts["greedy_unique"] < counts["greedy_samples"], "the sample data must contain coinciding prompts"
     assert counts["greedy"] == counts["greedy_unique"]
     assert counts["sampled"] == counts["sampled_samples"]
+
+
+def test_concurrency_is_capped_by_the_open_file_limit(tmp_path: Path) -> None:
+    import resource
+
+    def low_limit() -> None:  # soft and hard: the run cannot raise it
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    data = mednli_dir(tmp_path, 300)
+    with FakeServer(responder=label_responder, delay_s=0.05) as server:
+        command = [sys.executable, "-m", "clue_client", "run", "--endpoint", server.base_url, "--tasks", "mednli",
+                   "--data-dir", str(data), "--out", str(tmp_path / "run"), "--concurrency", "500",
+                   "--no-bertscore", "--no-umls", "--quiet"]
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=low_limit,
+                              env={**os.environ, "NO_COLOR": "1"})
+        assert proc.returncode == 0, proc.stderr
+        warning = [line for line in proc.stderr.splitlines() if "capped" in line]
+        assert warning == ["clue: warning: --concurrency 500 capped at 63: this machine allows 128 open files "
+                           "(ulimit -n) and each request in flight holds one; raise the limit for more"]
+        assert 1 < server.max_in_flight <= 63 and len(server.answered) == 297

@@ -306,3 +306,53 @@ def test_numeric_flags_of_other_commands_are_checked(tmp_path: Path, argv: list[
     proc = run_clue(*[str(tmp_path) if a == "RUN" else a for a in argv])
     assert proc.returncode == 2 and expected in error_line(proc)
     assert list(tmp_path.iterdir()) == [], "a refused command writes nothing"
+
+
+def _numeric_flags() -> list[tuple[str, str, object]]:
+    """(command, flag, argparse type) of every flag of every command that takes a number."""
+    import argparse
+
+    from clue_client.cli import build_parser
+
+    found = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{prefix} {name}".strip())
+            elif action.option_strings and action.type not in (None, Path, str):
+                found.append((prefix, action.option_strings[0], action.type))
+
+    walk(build_parser(), "")
+    return found
+
+
+def test_every_numeric_flag_rejects_nan_inf_and_absurd_numbers() -> None:
+    import argparse
+
+    flags = _numeric_flags()
+    names = {f"{command} {flag}" for command, flag, _ in flags}
+    assert {"run --timeout", "run --limit", "run --concurrency", "run --max-cost", "run --longhealth-budget",
+            "run --reasoning-budget", "compare --alpha", "compare --resamples", "batch export --limit",
+            "batch export --reasoning-budget", "score --bootstrap"} <= names, names
+    for command, flag, parse in flags:
+        assert parse not in (int, float), f"{command} {flag} parses with bare {parse}: use commands.common.number"
+        for text in ("nan", "inf", "-inf", "1e999", "9" * 5000):
+            with pytest.raises(argparse.ArgumentTypeError) as info:
+                parse(text)  # type: ignore[operator]
+            assert len(str(info.value)) < 100, "the message does not repeat 5,000 digits"
+
+
+def test_reasoning_budget_and_concurrency_have_the_file_bounds_on_the_command_line(tmp_path: Path) -> None:
+    from clue_client.config import MAX_CONCURRENCY, MAX_REASONING_BUDGET
+
+    for flag, top in (("--reasoning-budget", MAX_REASONING_BUDGET), ("--concurrency", MAX_CONCURRENCY)):
+        proc = run_clue("run", "--endpoint", "http://127.0.0.1:9/v1", flag, str(top + 1), "--out", str(tmp_path / "r"))
+        assert proc.returncode == 2 and f"must be at most {top}" in error_line(proc)
+        toml = tmp_path / "e.toml"
+        key = {"--reasoning-budget": "reasoning_budget", "--concurrency": "max_concurrency"}[flag]
+        toml.write_text(f'[endpoints.e]\nbase_url = "http://127.0.0.1:9/v1"\n{key} = {top + 1}\n')
+        proc = run_clue("run", "--config", str(toml), "--endpoint", "e", "--out", str(tmp_path / "r"))
+        assert proc.returncode == 2 and f"key '{key}'" in error_line(proc) and str(top) in error_line(proc)
+    assert not (tmp_path / "r").exists()

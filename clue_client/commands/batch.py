@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..errors import UserError
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags
+from .run import LIMIT, LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags, longhealth_budget
 
 if TYPE_CHECKING:  # the batch and runner modules load when the command runs, not for clue --help
     from ..batch import ExportReport, ImportReport
@@ -38,13 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--model", help="model id; with it (and without longhealth) the server is never contacted")
     ex.add_argument("--no-model-check", action="store_true",
                     help="take --model as given even when the server's /models does not list it")
-    ex.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions)")
+    ex.add_argument("--limit", type=LIMIT, help="at most N scored samples per task (LongHealth: N questions)")
     ex.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     ex.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     ex.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     ex.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     add_request_flags(ex)
-    ex.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    ex.add_argument("--longhealth-budget", type=longhealth_budget, metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    ex.add_argument("--new-identity", action="store_true",
+                    help="export into a folder holding answers of another model or server (they are not reused)")
     ex.set_defaults(func=export_command)
 
     im = sub.add_parser("import", help="store a batch output file in the run and write RUN/results.json")
@@ -57,15 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def export_command(args: argparse.Namespace) -> int:
     from ..tasks import parse_tasks
 
-    if args.limit is not None and args.limit < 1:
-        raise UserError("--limit must be at least 1")
     endpoint = _endpoint(args)
     from ..batch import export_batch
     from ..runner import RunOptions
 
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
+                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check,
+                         new_identity=args.new_identity)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

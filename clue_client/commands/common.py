@@ -11,9 +11,12 @@ from rich.console import Console, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 
-__all__ = ["add_scoring_flags", "scoring_options", "print_results", "results_view", "print_rejected", "number"]
+__all__ = ["add_scoring_flags", "scoring_options", "print_results", "results_view", "print_rejected", "number",
+           "MAX_RESAMPLES"]
 
 stdout = Console(highlight=False)
+#: Bootstrap and permutation resamples: more is a typo that would hold memory for hours.
+MAX_RESAMPLES = 1_000_000
 
 
 def number(kind: type = float, low: float | None = None, high: float | None = None,
@@ -21,16 +24,18 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
     """An argparse ``type`` that parses ``kind`` within bounds (``low``/``high`` inclusive, ``above``/``below``
     exclusive), so ``--temperature -1`` or ``--bootstrap -5`` is a one-line usage error, not a request."""
     def parse(text: str) -> Any:
+        shown = text if len(text) <= 24 else text[:20] + "..."
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not {'a whole number' if kind is int else 'a number'}") from None
+        except ValueError:  # also an integer beyond Python's digit limit
+            raise argparse.ArgumentTypeError(f"'{shown}' is not {'a whole number' if kind is int else 'a number'}") from None
         if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+            raise argparse.ArgumentTypeError(f"'{shown}' is not a finite number")
         for bound, holds, words in ((low, operator.ge, "at least"), (high, operator.le, "at most"),
                                     (above, operator.gt, "above"), (below, operator.lt, "below")):
             if bound is not None and not holds(value, bound):
-                raise argparse.ArgumentTypeError(f"{text} is out of range: must be {words} {bound:g}")
+                limit = int(bound) if float(bound).is_integer() else bound  # 1000000, not 1e+06
+                raise argparse.ArgumentTypeError(f"{shown} is out of range: must be {words} {limit}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
@@ -54,7 +59,7 @@ def add_scoring_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--umls-model", help="local path of the scispacy model for UMLS F1")
     group.add_argument("--umls-linker", help="local folder with scispacy's UMLS linker files (offline use)")
     group.add_argument("--no-umls", action="store_true", help="skip UMLS F1 (tasks are marked partial)")
-    group.add_argument("--bootstrap", type=number(int, low=0), default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
+    group.add_argument("--bootstrap", type=number(int, low=0, high=MAX_RESAMPLES), default=1000, help="bootstrap resamples for 95%% CIs (default 1000)")
     group.add_argument("--exclude-rejected", action="store_true",
                        help="leave samples the server refused for good (context overflow) out of the scores "
                             "(tasks marked partial) instead of scoring them as empty answers, as CLUE does")

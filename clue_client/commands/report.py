@@ -10,20 +10,26 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from ..errors import GateFailed, UserError
-from .common import number
+from .common import MAX_RESAMPLES, number
 
 if TYPE_CHECKING:
     from ..reports.compare import Comparison
+    from ..reports.run_folder import Run
 
 __all__ = ["add_parser"]
 
 
 def _write_text(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """A report file, written atomically: an interrupted write leaves the old file (or none), never half of one."""
+    from ..files import disk_errors, write_text_atomically
+
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():  # a stream (/dev/stdout, a pipe): nothing to replace atomically
+        with disk_errors(path):
+            path.write_text(text, encoding="utf-8")
+        return
+    write_text_atomically(path, text)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -50,9 +56,10 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UserError("--alpha must be between 0 and 1")
     from ..reports.run_folder import load_run
 
-    comparison = compare_runs(load_run(args.run_a), load_run(args.run_b), resamples=args.resamples,
-                              seed=args.seed, tasks=_task_list(args.tasks),
-                              allow_mixed_protocols=args.allow_mixed_protocols)
+    run_a, run_b = (_scored(load_run(path)) for path in (args.run_a, args.run_b))
+    comparison = compare_runs(run_a, run_b, resamples=args.resamples, seed=args.seed, tasks=_task_list(args.tasks),
+                              allow_mixed_protocols=args.allow_mixed_protocols,
+                              allow_different_samples=args.allow_different_samples)
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
@@ -61,6 +68,13 @@ def run_compare(args: argparse.Namespace) -> int:
         if worse:
             raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
     return 0
+
+
+def _scored(run: "Run") -> "Run":
+    """A run with scores to compare: one that stopped before its first scoring has none yet."""
+    if not run.results.tasks:
+        raise UserError(f"{run.path}: {run.unfinished or 'no task scores'}")
+    return run
 
 
 def _gated(given: str, comparison: "Comparison") -> list[str] | None:
@@ -97,9 +111,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
                          help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
     compare.add_argument("--alpha", type=number(float, above=0, below=1), default=0.05, help="significance level (default 0.05)")
-    compare.add_argument("--resamples", type=number(int, low=1), default=1000,
+    compare.add_argument("--resamples", type=number(int, low=1, high=MAX_RESAMPLES), default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")
     compare.add_argument("--seed", type=number(int, low=0), default=0, help="random seed of the resampling (default 0)")
+    compare.add_argument("--allow-different-samples", action="store_true",
+                         help="compare runs whose answered samples differ (only the samples both have are paired)")
     compare.add_argument("--tasks", nargs="+", metavar="TASK",
                          help="compare only these tasks (space- or comma-separated, as in clue run)")
     compare.add_argument("--allow-mixed-protocols", action="store_true",

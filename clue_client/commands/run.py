@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import re
 import shlex
 from pathlib import Path
@@ -16,16 +17,21 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
 
-from ..config import MAX_TEMPERATURE, Endpoint, resolve_endpoint
+from ..config import (MAX_CONCURRENCY, MAX_LIMIT, MAX_REASONING_BUDGET, MAX_TEMPERATURE, MAX_TIMEOUT_S, Endpoint,
+                      resolve_endpoint)
 from ..errors import GateFailed, UserError
 from .common import add_scoring_flags, number, print_rejected, print_results, scoring_options, stdout
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
 
+log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)  # notes and progress; silenced by --quiet
 alerts = Console(stderr=True, highlight=False)  # what went wrong: shown even with --quiet
 
+#: Open files a run needs besides its sockets: the store (and its WAL and index), the lock, standard streams,
+#: the event loop, libraries' own files, an embedded server's log.
+FILES_RESERVED = 64
 DEFAULT_ENDPOINT = "local"
 DEFAULT_SAMPLE_DIR = Path("data/samples")
 LONGHEALTH_BUDGET_HELP = ("LongHealth prompt tokens, system prompt included (default: CLUE's 8k setting, 8140, "
@@ -37,6 +43,22 @@ PLUMBING_NOTE = (
 
 
 TEMPERATURE = number(float, low=0, high=MAX_TEMPERATURE)
+LIMIT = number(int, low=1, high=MAX_LIMIT)
+_TOKENS = number(int, low=1)
+
+
+def longhealth_budget(text: str) -> int | str:
+    """``--longhealth-budget``: a positive number of tokens, or ``max`` (the served context)."""
+    if text == "max":
+        return text
+    try:
+        return _TOKENS(text)
+    except argparse.ArgumentTypeError:
+        shown = text if len(text) <= 24 else text[:20] + "..."
+        raise argparse.ArgumentTypeError(f"'{shown}' is not a positive number of tokens or 'max'") from None
+
+
+longhealth_budget.__name__ = "N|max"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,19 +69,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="take --model as given even when the server's /models does not list it")
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all' (default)")
     p.add_argument("--data-dir", type=Path, help="datasets folder in CLUE's layout (default: data/samples for the local endpoint, else data)")
-    p.add_argument("--limit", type=int, help="at most N scored samples per task (LongHealth: N questions; "
+    p.add_argument("--limit", type=LIMIT, help="at most N scored samples per task (LongHealth: N questions; "
                                                "default: the endpoint's limit, none for most)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<endpoint>); rerunning resumes it")
-    p.add_argument("--concurrency", type=int, help="requests in flight per server (overrides max_concurrency)")
+    p.add_argument("--concurrency", type=number(int, low=1, high=MAX_CONCURRENCY),
+                   help="requests in flight per server (overrides max_concurrency; capped by the open-file limit)")
     p.add_argument("--config", type=Path, help="endpoints file (default: ./endpoints.toml, else the shipped one)")
     p.add_argument("--api-key-env", help="environment variable holding the API key (for a URL endpoint)")
     p.add_argument("--fold-system", action="store_true", help="fold the system prompt into the first user turn")
     p.add_argument("--temperature", type=TEMPERATURE, help="sampling temperature, 0-2 (default: endpoint's, else 0 = greedy)")
     add_request_flags(p)
     p.add_argument("--max-cost", type=number(float, low=0), help="stop sending (resumable) before the cost would pass this amount")
-    p.add_argument("--timeout", type=float, metavar="S",
+    p.add_argument("--timeout", type=number(float, above=0, high=MAX_TIMEOUT_S), metavar="S",
                    help="seconds one request may take (overrides timeout_s; default: scaled to the task's max_tokens)")
-    p.add_argument("--longhealth-budget", metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    p.add_argument("--longhealth-budget", type=longhealth_budget, metavar="N|max", help=LONGHEALTH_BUDGET_HELP)
+    p.add_argument("--new-identity", action="store_true",
+                   help="run into a folder holding answers of another model or server (they are not reused)")
     p.add_argument("--retry-errors", action="store_true",
                    help="send stored errors again, refused and given-up alike (default: only what is missing or given up)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
@@ -73,7 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_request_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that change what every request asks for (so they are part of its key), shared with batch export."""
-    parser.add_argument("--reasoning-budget", type=int, metavar="N",
+    parser.add_argument("--reasoning-budget", type=number(int, low=0, high=MAX_REASONING_BUDGET), metavar="N",
                         help="add N tokens to every task's max_tokens for a thinking model's thoughts "
                              "(endpoint key reasoning_budget; CLUE's limits are answer budgets)")
     parser.add_argument("--reasoning-effort", choices=("none", "minimal", "low", "medium", "high"),
@@ -91,9 +116,9 @@ def parse_floors(spec: str | None, task_ids: list[str]) -> dict[str, float]:
         if not sep or name not in (*task_ids, "level1", "level2"):
             raise UserError(f"--fail-under: '{part}' is not TASK=SCORE for a task of this run (or level1/level2)")
         try:
-            floors[name] = float(value)
-        except ValueError:
-            raise UserError(f"--fail-under: '{value}' is not a number") from None
+            floors[name] = number(float)(value.strip())
+        except argparse.ArgumentTypeError as exc:
+            raise UserError(f"--fail-under: {exc}") from None
     return floors
 
 
@@ -114,11 +139,7 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
             raise UserError(f"--temperature: endpoint '{endpoint.name}' sets omit_sampling = true in {endpoint.source} "
                             "(its API takes no sampling parameters)")
         sampling["temperature"] = args.temperature
-    if args.reasoning_budget is not None and args.reasoning_budget < 0:
-        raise UserError("--reasoning-budget must be at least 0")
     timeout = getattr(args, "timeout", None)  # `clue batch export` shares this and sends nothing
-    if timeout is not None and not timeout > 0:
-        raise UserError("--timeout must be positive (seconds per request)")
     return endpoint.with_overrides(api_key_env=args.api_key_env, sampling=sampling, timeout_s=timeout,
                                    reasoning_budget=args.reasoning_budget, reasoning_effort=args.reasoning_effort)
 
@@ -140,6 +161,27 @@ def _served(endpoint: Endpoint, concurrency: int | None) -> Iterator[Endpoint]:
         yield endpoint.with_overrides(base_urls=(server.base_url,), model=endpoint.model or server.model)
 
 
+def within_open_files(concurrency: int, servers: int, setting: str) -> int:
+    """``concurrency``, or less where the open-file limit (``ulimit -n``) cannot hold a socket for every request
+    in flight: the soft limit is raised toward the hard one first; what still does not fit is capped, with one
+    line saying so (more would fail as "Too many open files" on the first wave)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = servers * (concurrency + 1) + FILES_RESERVED
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return concurrency
+    allowed = max(1, (soft - FILES_RESERVED) // servers - 1)
+    log.warning("%s %d capped at %d: this machine allows %d open files (ulimit -n) and each request in flight "
+                "holds one; raise the limit for more", setting, concurrency, allowed, soft)
+    return allowed
+
+
 def _ctx(endpoint: Endpoint) -> dict[str, Any]:
     return {"context_length": endpoint.context_length} if endpoint.context_length else {}
 
@@ -152,18 +194,12 @@ def run_command(args: argparse.Namespace) -> int:
     endpoint = _endpoint(args)
     tasks = parse_tasks(args.tasks)
     floors = parse_floors(args.fail_under, [t.id for t in tasks])
-    if args.limit is not None and args.limit < 1:
-        raise UserError("--limit must be at least 1")
     limit = args.limit if args.limit is not None else endpoint.limit
     if args.limit is None and limit is not None:
         console.print(f"limit: the first {limit} sample(s) of each task (endpoint '{endpoint.name}' default; "
                       "--limit N for more)")
-    if args.concurrency is not None and args.concurrency < 1:
-        raise UserError("--concurrency must be at least 1")
-    if args.longhealth_budget is not None:
-        from ..tasks.longhealth import budget_setting
-
-        budget_setting(args.longhealth_budget)  # a typo fails before any server starts
+    concurrency = within_open_files(args.concurrency or endpoint.max_concurrency, len(endpoint.base_urls) or 1,
+                                    "--concurrency" if args.concurrency else f"max_concurrency of '{endpoint.name}'")
     if args.max_cost is not None and endpoint.prices() is None:
         raise UserError(f"--max-cost needs price_per_million_input/output for endpoint '{endpoint.name}' in {endpoint.source}")
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
@@ -173,12 +209,13 @@ def run_command(args: argparse.Namespace) -> int:
 
     # a busy folder starts no server; a dry run writes nothing, so it takes no lock either
     lock = contextlib.nullcontext() if args.dry_run else run_lock(out)
-    with lock, _served(endpoint, args.concurrency) as served:
+    with lock, _served(endpoint, concurrency) as served:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
-            concurrency=args.concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
+            concurrency=concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
             model_check=not args.no_model_check,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
+            new_identity=args.new_identity,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)

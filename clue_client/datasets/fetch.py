@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 from .formats import DATASETS, sha256_file
 from .physionet import PASSWORD_ENV, Release, Session, physionet_password
 from ..errors import DataError, UserError
+from ..files import write_text_atomically
 
 __all__ = [
     "Source", "SOURCES", "MIMIC_SOURCES", "FetchResult", "PASSWORD_ENV", "FETCH_JSON", "RELEASE_CHECKSUM",
@@ -176,13 +178,13 @@ def _write_record(source: Source, dest: Path, digest: str, release_file: str) ->
         "release": source.release.name, "release_file": release_file,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    (dest.parent / FETCH_JSON).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(dest.parent / FETCH_JSON, json.dumps(record, indent=2) + "\n")
 
 
 def _into_place(dest: Path, body: Callable[[Path], None]) -> None:
     """``body(part)`` writes and checks a hidden part file; only then is it renamed to ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.parent / f".{dest.name}.{os.getpid()}.part"
+    part = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"  # unguessable: no link can wait for it
     try:
         body(part)
         os.replace(part, dest)
@@ -224,7 +226,7 @@ def _physionet_file(
 
 def _record_sha256(dest: Path, digest: str) -> None:
     """Beside a file matching a pinned git blob id, its sha256 in ``sha256sum -c`` form."""
-    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
+    write_text_atomically(dest.with_name(dest.name + ".sha256"), f"{digest}  {dest.name}\n")
 
 
 def _public_present(source: Source, dest: Path, accept_unverified: bool) -> FetchResult:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import fastexcel
 import polars as pl
 
 from ..errors import DataError
+from ..untrusted_json import loads
 
 __all__ = [
     "Dataset",
@@ -96,23 +96,24 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"line {lineno}", json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{path}: line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
+            yield f"line {lineno}", loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}: line {lineno}: invalid JSON ({exc})") from None
+
+
+def _json_document(path: Path, text: str) -> Any:
+    """A whole-file JSON document; deep nesting, huge integers, 1e999 and lone surrogates are one line."""
+    try:
+        return loads(text)
+    except ValueError as exc:
+        raise DataError(f"{path}: invalid JSON ({exc})") from None
 
 
 def _json_list_or_lines(path: Path) -> list[tuple[str, Any]]:
     """CLUE's generators write JSON lines while its evaluators read a JSON list: accept both."""
     text = _read_text(path)
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{path}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-            ) from None
+        data = _json_document(path, text)
         return [(f"record {i}", row) for i, row in enumerate(data, start=1)]
     return list(_json_lines(path, text))
 
@@ -307,11 +308,7 @@ def load_longhealth(path: Path) -> pl.DataFrame:
 
     ``answer_location`` keeps only the text ids, in file order: the character spans are not used by CLUE.
     """
-    text = _read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    data = _json_document(path, _read_text(path))
     if not isinstance(data, dict) or not data:
         raise DataError(f"{path}: expected a non-empty JSON object of patients")
     rows = []

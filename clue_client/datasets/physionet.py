@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..files import create_exclusively
 from ..errors import DataError, UserError
 
 __all__ = ["PHYSIONET_FILES", "PASSWORD_ENV", "Release", "Session", "parse_sums", "physionet_password"]
@@ -131,7 +132,7 @@ class Session:
                     raise self.refused(url, response)
                 size = response.headers.get("Content-Length", "")
                 progress(f"downloading {url}" + (f" ({int(size):,} bytes)" if size.isdigit() else ""))
-                with part.open("wb") as out:
+                with os.fdopen(create_exclusively(part), "wb") as out:  # never through a planted link
                     for block in response.iter_bytes(1 << 20):
                         digest.update(block)
                         out.write(block)

@@ -34,6 +34,7 @@ __all__ = [
     "holm",
     "manifest_warnings",
     "default_scorer",
+    "sample_differences",
 ]
 
 #: ``task_score(task_id, scored_frame) -> score in % or None`` (clue_client.scoring's signature).
@@ -381,15 +382,34 @@ def _sampling(sampling: Mapping[str, Any] | str) -> Mapping[str, Any]:
     return {"mode": sampling} if isinstance(sampling, str) else sampling
 
 
+def sample_differences(a: Run, b: Run, tasks: Sequence[str]) -> list[str]:
+    """How the two runs' samples differ on ``tasks``: sample ids only one run has (another ``--limit``, an
+    unfinished run), or a data file of one of the tasks with another checksum (same ids, other content)."""
+    from ..datasets.formats import DATASETS
+
+    found = []
+    for task in tasks:
+        ids_a, ids_b = (set(run.predictions[task]["sample_id"].to_list()) for run in (a, b))
+        if ids_a != ids_b:
+            found.append(f"{task}: {len(ids_a - ids_b)} sample(s) only in A, {len(ids_b - ids_a)} only in B")
+        path = DATASETS[task].path if task in DATASETS else None
+        sha_a, sha_b = a.manifest.data_files.get(path or ""), b.manifest.data_files.get(path or "")
+        if sha_a and sha_b and sha_a != sha_b:
+            found.append(f"{task}: data file {path} differs")
+    return found
+
+
 def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: int = 1000, seed: int = 0,
                  tasks: Sequence[str] | None = None, fast: bool = True,
-                 allow_mixed_protocols: bool = False) -> Comparison:
+                 allow_mixed_protocols: bool = False, allow_different_samples: bool = False) -> Comparison:
     """Compare B against A on every task both runs have predictions for.
 
     Runs made under different CLUE protocols (2024 vs 2025: other prompts, answer lengths, scoring rules)
-    are refused unless ``allow_mixed_protocols``: a difference between them is mostly the protocol's.
-    ``fast`` resamples per-group metric sums instead of calling ``scorer`` on every resample; it is used
-    only where it reproduces ``scorer`` on the observed data, and gives the same statistics.
+    are refused unless ``allow_mixed_protocols``: a difference between them is mostly the protocol's. Runs on
+    different samples are refused unless ``allow_different_samples`` (then only the samples both answered are
+    paired, and the difference is listed among the warnings). ``fast`` resamples per-group metric sums instead
+    of calling ``scorer`` on every resample; it is used only where it reproduces ``scorer`` on the observed
+    data, and gives the same statistics.
     """
     if resamples < 1:
         raise UserError("--resamples must be at least 1")
@@ -407,13 +427,18 @@ def compare_runs(a: Run, b: Run, scorer: ScoreFn | None = None, *, resamples: in
         shared = [t for t in shared if t in tasks]
     if not shared:
         raise UserError(f"{a.path} and {b.path} have no task in common (no predictions/*.parquet shared)")
+    differences = sample_differences(a, b, shared)
+    if differences and not allow_different_samples:
+        more = f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
+        raise UserError(f"{a.path} and {b.path} are runs on different samples ({'; '.join(differences[:3])}{more}): "
+                        "their scores are not comparable; --allow-different-samples pairs the samples both answered")
     results = {t: _compare_task(t, a.predictions[t], b.predictions[t], scorer, resamples, seed, fast) for t in shared}
     levels = {lv: _compare_level(lv, results) for lv in LEVEL_TASKS}
     adjusted = holm({**{t: r.p_value for t, r in results.items()},
                      **{lv: c.p_value for lv, c in levels.items() if c is not None}})
     results = {t: replace(r, p_holm=adjusted[t]) for t, r in results.items()}
     levels = {lv: (replace(c, p_holm=adjusted[lv]) if c is not None else None) for lv, c in levels.items()}
-    notes = manifest_warnings(a, b)
+    notes = manifest_warnings(a, b) + [f"different samples: {d}" for d in differences]
     for t, r in results.items():
         if r.prompt_mismatches:
             notes.append(f"{t}: {r.prompt_mismatches} of {r.n_paired} paired samples had different prompts")

@@ -19,9 +19,9 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from .. import __version__
-from .leaderboard import PROTOCOL_DOC, caveat_line, leaderboard, limit_notes, protocol_label, rank_statement
+from .leaderboard import PROTOCOL_DOC, caveat_line, leaderboard, limit_notes, protocol_label
 from .published_table import Published, published_table
-from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, report_tasks, run_notes
+from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, placement, report_tasks, run_notes
 from .run_folder import (LEVEL_TASKS, TASK_IDS, Run, metric_columns, replica_usage, run_labels, run_usage,
                          score_columns)
 
@@ -157,7 +157,7 @@ def _placement(runs: Sequence[Run], published: Sequence[Published]) -> str:
     """Each run's rank among the published models, the caveat and the published table's attribution."""
     if not published:
         return ""
-    items = "".join(f"<li><b>{_e(label)}</b>: {_e(rank_statement(run.results, published))}</li>"
+    items = "".join(f"<li><b>{_e(label)}</b>: {_e(placement(run, published))}</li>"
                     for label, run in zip(run_labels(list(runs)), runs))
     items += "".join(f"<li>{_e(note)}</li>" for note in limit_notes(runs))
     return f'<ul id="placement">{items}</ul>' + _caveat(runs) + f'<p class="sub">{_e(published_table().credit)}</p>'
@@ -224,7 +224,7 @@ def _runs_info(runs: Sequence[Run]) -> str:
         version = f" ({m.protocol_version})" if m.protocol_version else ""
         rows.append([_e(label), _e(m.endpoint), f"<code>{_e(run.path)}</code>", _e(f"{protocol_label(run)}{version}"),
                      f"<code>{_e(m.sampling if isinstance(m.sampling, str) else json.dumps(dict(m.sampling), sort_keys=True))}</code>",
-                     _e(m.started_at or "–"), _e(m.finished_at or "–")])
+                     _e(m.started_at or "–"), _e(m.finished_at or ("unfinished" if run.unfinished else "–"))])
     return _table(["run", "endpoint", "folder", "protocol", "sampling", "started", "finished"], rows, "left")
 
 

@@ -6,7 +6,6 @@ is reported once, as one line naming the file, instead of failing deep inside a 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import polars as pl
 
 from ..errors import DataError, UserError
 from ..protocols import DEFAULT_PROTOCOL
+from ..untrusted_json import loads
 
 __all__ = [
     "TASK_IDS",
@@ -103,12 +103,14 @@ class Results:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A loaded run folder. ``predictions`` maps task id to its per-sample frame."""
+    """A loaded run folder. ``predictions`` maps task id to its per-sample frame; ``unfinished`` says why a run
+    that stopped early (no results.json yet, or a manifest without ``finished_at``) is not a finished one."""
 
     path: Path
     manifest: Manifest
     results: Results
     predictions: Mapping[str, pl.DataFrame]
+    unfinished: str | None = None
 
     @property
     def name(self) -> str:
@@ -147,12 +149,45 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path.parent}: not a run folder (missing {path.name})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # ValueError: one-line reason (deep nesting, 1e999, lone surrogate...)
         raise DataError(f"{path}: cannot read JSON ({exc})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object")
     return data
+
+
+def _count(value: Any, where: str) -> int:
+    """A sample count: a whole number >= 0 (absent: 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataError(f"{where}: expected a whole number, got {str(value)[:40]!r}")
+    return value
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    """A list of strings (absent: empty)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: expected a list of strings, got {str(value)[:40]!r}")
+    return tuple(value)
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    """An object (absent: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: expected an object, got {str(value)[:40]!r}")
+    return value
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise DataError(f"{where}: expected a string, got {str(value)[:40]!r}")
 
 
 def _number(value: Any, where: str) -> float | None:
@@ -179,17 +214,20 @@ def _parse_manifest(data: Mapping[str, Any], path: Path) -> Manifest:
             raise DataError(f"{path}: 'prices' must be an object or null")
         prices = {k: _number(prices.get(k), f"{path}: prices.{k}") or 0.0
                   for k in ("input_per_million", "output_per_million")}
+    sampling = data.get("sampling")
+    if not isinstance(sampling, str):
+        sampling = {k: _number(v, f"{path}: sampling.{k}") for k, v in _mapping(sampling, f"{path}: sampling").items()}
     return Manifest(
-        endpoint=str(data.get("endpoint") or ""),
-        model=str(data.get("model") or ""),
-        protocol_version=data.get("protocol_version"),
-        protocol=str(data.get("protocol") or DEFAULT_PROTOCOL),
-        sampling=data["sampling"] if isinstance(data.get("sampling"), str) else dict(data.get("sampling") or {}),
-        tasks=tuple(data.get("tasks") or ()),
-        data_files=dict(data.get("data_files") or {}),
+        endpoint=_text(data.get("endpoint"), f"{path}: endpoint") or "",
+        model=_text(data.get("model"), f"{path}: model") or "",
+        protocol_version=_text(data.get("protocol_version"), f"{path}: protocol_version"),
+        protocol=_text(data.get("protocol"), f"{path}: protocol") or DEFAULT_PROTOCOL,
+        sampling=sampling,
+        tasks=_texts(data.get("tasks"), f"{path}: tasks"),
+        data_files={k: str(v) for k, v in _mapping(data.get("data_files"), f"{path}: data_files").items()},
         prices=prices,
-        started_at=data.get("started_at"),
-        finished_at=data.get("finished_at"),
+        started_at=_text(data.get("started_at"), f"{path}: started_at"),
+        finished_at=_text(data.get("finished_at"), f"{path}: finished_at"),
         raw=dict(data),
     )
 
@@ -198,24 +236,17 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
     where = f"{path}: tasks.{task}"
     if not isinstance(entry, dict):
         raise DataError(f"{where}: expected an object")
-    metrics = entry.get("metrics") or {}
-    if not isinstance(metrics, dict):
-        raise DataError(f"{where}.metrics: expected an object")
+    metrics = _mapping(entry.get("metrics"), f"{where}.metrics")
+    counts = {name: _count(entry.get(name), f"{where}.{name}")
+              for name in ("n", "n_errors", "n_missing", "n_reasoning_truncated", "n_rejected", "n_post_processed",
+                           "n_bertscore_cut", "n_truncated", "n_empty")}
     return TaskResult(
-        n=int(entry.get("n") or 0),
-        n_errors=int(entry.get("n_errors") or 0),
         metrics={name: _number(v, f"{where}.metrics.{name}") for name, v in metrics.items()},
         score=_number(entry.get("score"), f"{where}.score"),
         ci95=_interval(entry.get("ci95"), f"{where}.ci95"),
-        partial=tuple(str(m) for m in entry.get("partial") or ()),
-        missing={str(k): str(v) for k, v in (entry.get("missing") or {}).items()},
-        n_missing=int(entry.get("n_missing") or 0),
-        n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
-        n_rejected=int(entry.get("n_rejected") or 0),
-        n_post_processed=int(entry.get("n_post_processed") or 0),
-        n_bertscore_cut=int(entry.get("n_bertscore_cut") or 0),
-        n_truncated=int(entry.get("n_truncated") or 0),
-        n_empty=int(entry.get("n_empty") or 0),
+        partial=_texts(entry.get("partial"), f"{where}.partial"),
+        missing={str(k): str(v) for k, v in _mapping(entry.get("missing"), f"{where}.missing").items()},
+        **counts,
     )
 
 
@@ -223,15 +254,16 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
     tasks = data.get("tasks") or {}
     if not isinstance(tasks, dict):
         raise DataError(f"{path}: 'tasks' must be an object")
-    levels_ci = data.get("levels_ci95") or {}
+    levels_ci = _mapping(data.get("levels_ci95"), f"{path}: levels_ci95")
+    levels_partial = _mapping(data.get("levels_partial"), f"{path}: levels_partial")
     return Results(
-        endpoint=str(data.get("endpoint") or ""),
-        model=str(data.get("model") or ""),
+        endpoint=_text(data.get("endpoint"), f"{path}: endpoint") or "",
+        model=_text(data.get("model"), f"{path}: model") or "",
         tasks={task: _parse_task(task, entry, path) for task, entry in tasks.items()},
         level1=_number(data.get("level1"), f"{path}: level1"),
         level2=_number(data.get("level2"), f"{path}: level2"),
         levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
-        levels_partial={lvl: tuple(map(str, tasks_)) for lvl, tasks_ in (data.get("levels_partial") or {}).items()},
+        levels_partial={lvl: _texts(names, f"{path}: levels_partial.{lvl}") for lvl, names in levels_partial.items()},
     )
 
 
@@ -253,13 +285,32 @@ def _read_predictions(folder: Path) -> dict[str, pl.DataFrame]:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read manifest.json, results.json and predictions/*.parquet; raise a one-line error if malformed."""
+    """Read manifest.json, results.json and predictions/*.parquet; raise a one-line error if malformed.
+
+    A run that stopped early is loaded too, marked ``unfinished`` (without results.json: with no scores)."""
     folder = Path(path)
     if not folder.is_dir():
         raise UserError(f"{folder}: run folder not found")
     manifest = _parse_manifest(_read_json(folder / "manifest.json"), folder / "manifest.json")
-    results = _parse_results(_read_json(folder / "results.json"), folder / "results.json")
-    return Run(path=folder, manifest=manifest, results=results, predictions=_read_predictions(folder))
+    scored = (folder / "results.json").is_file()
+    results = (_parse_results(_read_json(folder / "results.json"), folder / "results.json") if scored
+               else Results(manifest.endpoint, manifest.model, {}, None, None, {}))
+    return Run(path=folder, manifest=manifest, results=results, predictions=_read_predictions(folder) if scored else {},
+               unfinished=_unfinished(folder, manifest, scored))
+
+
+def _unfinished(folder: Path, manifest: Manifest, scored: bool) -> str | None:
+    """Why the run is not finished (None when it is): what happened, what is shown, how to go on."""
+    if scored and manifest.finished_at:
+        return None
+    stopped = manifest.raw.get("stopped_at")
+    how = (f"stopped early at {stopped}" if isinstance(stopped, str) else
+           "started but not finished (still running, or stopped without a trace)")
+    stored = manifest.raw.get("stored_responses")
+    answers = f", {stored} answer(s) stored" if isinstance(stored, int) and not isinstance(stored, bool) else ""
+    shown = "scores are from its last finished run" if scored else "no scores yet"
+    return (f"unfinished: {how}{answers}; {shown}; rerun the same `clue run --out {folder}` to continue, "
+            f"or `clue score {folder}` to score what is stored")
 
 
 def run_labels(runs: "list[Run] | tuple[Run, ...]") -> list[str]:
@@ -339,6 +390,7 @@ def replica_usage(run: Run) -> list[ReplicaUsage]:
     for url, entry in counts.items():
         entry = entry if isinstance(entry, dict) else {}
         latency = rows.filter(pl.col("replica") == url)["latency_s"].drop_nulls()
-        out.append(ReplicaUsage(str(url), int(entry.get("requests") or 0), int(entry.get("errors") or 0),
+        where = f"{run.path / 'manifest.json'}: replicas.{url}"
+        out.append(ReplicaUsage(str(url), _count(entry.get("requests"), where), _count(entry.get("errors"), where),
                                 _percentile(latency, 0.5), _percentile(latency, 0.9)))
     return out

@@ -26,6 +26,7 @@ __all__ = [
     "score_table",
     "leaderboard_table",
     "placement_lines",
+    "placement",
     "usage_table",
     "replica_table",
     "run_notes",
@@ -78,8 +79,8 @@ def score_table(runs: Sequence[Run]) -> Table:
     """Tasks as rows, runs as columns, then Level 1 and Level 2."""
     table = Table(title="CLUE scores (%, 95% CI)", caption="* metrics missing  ! errored samples (see notes)")
     table.add_column("task")
-    for label in run_labels(list(runs)):
-        table.add_column(escape(label), justify="right")
+    for label, run in zip(run_labels(list(runs)), runs):
+        table.add_column(escape(label) + (" (unfinished)" if run.unfinished else ""), justify="right")
     table.add_row("protocol", *(protocol_label(run) for run in runs))
     table.add_section()
     for task in report_tasks(runs):
@@ -120,9 +121,16 @@ def placement_lines(runs: Sequence[Run], published: Sequence[Published]) -> list
     """Each run's place among the published models, then what limits it (``--limit``), the caveat for runs not
     made under the published numbers' protocol, and the table's attribution."""
     table = published_table()
-    lines = [f"{label}: {rank_statement(run.results, published)}" for label, run in zip(run_labels(list(runs)), runs)]
+    lines = [f"{label}: {placement(run, published)}" for label, run in zip(run_labels(list(runs)), runs)]
     caveat = caveat_line(runs, table.protocol_name)
     return [*lines, *limit_notes(runs), *([caveat] if caveat else []), table.credit]
+
+
+def placement(run: Run, published: Sequence[Published]) -> str:
+    """A run's place among the published models; a run with no scores yet has none."""
+    if run.unfinished and not run.results.tasks:
+        return "not ranked: unfinished, no scores yet"
+    return rank_statement(run.results, published)
 
 
 def usage_table(runs: Sequence[Run]) -> Table:
@@ -183,6 +191,10 @@ def run_notes(runs: Sequence[Run]) -> list[str]:
     """Plain statements of what is missing or failed, one per run and task."""
     notes = []
     for label, run in zip(run_labels(list(runs)), runs):
+        if run.unfinished:
+            notes.append(f"{label}: {run.unfinished}")
+            if not run.results.tasks:
+                continue  # nothing scored: no per-task notes to give
         if (decoding := decoding_note(_run_decoding(run))) is not None:
             notes.append(f"{label}: {decoding} (CLUE used greedy decoding and answer budgets only)")
         for task in report_tasks(runs):

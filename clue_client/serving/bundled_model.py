@@ -19,6 +19,7 @@ from platformdirs import user_cache_dir
 
 from ..datasets.formats import sha256_file
 from ..errors import UserError
+from ..files import write_text_atomically
 
 __all__ = ["BUNDLED_MODEL_FILE", "BUNDLED_MODEL_SHA256", "BUNDLED_MODEL_ALIAS", "bundled_model_path"]
 
@@ -94,5 +95,5 @@ def bundled_model_path(cache_dir: Path | None = None) -> Path:
         return target
     if not (target.is_file() and sha256_file(target) == BUNDLED_MODEL_SHA256):
         _assemble(target)
-    _stamp_path(target).write_text(json.dumps(_stamp_of(target)))
+    write_text_atomically(_stamp_path(target), json.dumps(_stamp_of(target)))
     return target

@@ -18,6 +18,7 @@ from pathlib import Path
 from platformdirs import user_state_dir
 
 from ..errors import ServerUnreachable, UserError
+from ..files import write_text_atomically
 from .local import wait_healthy
 
 __all__ = ["KINDS", "ComposeKind", "DockerServeSpec", "compose_file", "compose_env", "compose_command",
@@ -159,7 +160,7 @@ def start(spec: DockerServeSpec, timeout_s: float = 1800.0) -> str:
     _run_compose(compose_command(compose, spec.kind, "up", "-d"), env)
     state = _state_file(spec.kind)
     state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"kind": spec.kind, "env": env}))
+    write_text_atomically(state, json.dumps({"kind": spec.kind, "env": env}))
     root = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_healthy(root, timeout_s, poll_s=2.0)

@@ -176,7 +176,7 @@ def test_timeout_flag_bounds_a_stalled_server(tmp_path: Path) -> None:
 
 def test_timeout_flag_is_validated() -> None:
     proc = run_clue("run", "--endpoint", "http://127.0.0.1:9/v1", "--timeout", "0", *RUN_FLAGS)
-    assert proc.returncode == 2 and "--timeout must be positive" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "argument --timeout: 0 is out of range: must be above 0" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_the_default_timeout_scales_with_the_request() -> None:

@@ -17,6 +17,7 @@ from clue_client.scoring import task_score
 from runs_factory import TASK_METRICS, improve, synth_task, write_run
 
 TASKS = ("mednli", "meqsum", "longhealth", "medisumcode")
+MEQSUM_FILE = "MeQSum/MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
 RESAMPLES = 200
 
 
@@ -83,8 +84,11 @@ def test_only_samples_both_runs_answered_are_paired(tmp_path: Path) -> None:
     b = load_run(write_run(tmp_path / "b", {"meqsum": b_frame}))
     both = (a_frame.filter(pl.col("prediction").is_not_null()).select("sample_id")
             .join(b_frame.filter(pl.col("prediction").is_not_null()).select("sample_id"), on="sample_id"))
-    result = compare_runs(a, b, task_score, resamples=50)
+    with pytest.raises(UserError, match=r"different samples \(meqsum: 1 sample\(s\) only in A, 0 only in B\)"):
+        compare_runs(a, b, task_score, resamples=50)
+    result = compare_runs(a, b, task_score, resamples=50, allow_different_samples=True)
     assert result.tasks["meqsum"].n_paired == both.height < 80
+    assert "different samples: meqsum: 1 sample(s) only in A, 0 only in B" in result.warnings
 
 
 def test_longhealth_bootstrap_resamples_whole_questions(tmp_path: Path) -> None:
@@ -109,12 +113,14 @@ def test_setup_differences_are_flagged(tmp_path: Path, base_frames: dict[str, pl
     frames = {"meqsum": base_frames["meqsum"]}
     other_prompt = frames["meqsum"].with_columns(
         pl.when(pl.col("sample_id") == "meqsum-0001").then(pl.lit(400)).otherwise(pl.col("max_tokens")).alias("max_tokens"))
-    a = load_run(write_run(tmp_path / "a", frames, sampling={"temperature": 0.0}, data_files={"x.xlsx": "1" * 64}))
+    a = load_run(write_run(tmp_path / "a", frames, sampling={"temperature": 0.0}, data_files={MEQSUM_FILE: "1" * 64}))
     b = load_run(write_run(tmp_path / "b", {"meqsum": other_prompt}, sampling={"temperature": 1.0},
-                           data_files={"x.xlsx": "2" * 64}, protocol_version="other/2"))
-    notes = " | ".join(compare_runs(a, b, task_score, resamples=20).warnings)
+                           data_files={MEQSUM_FILE: "2" * 64}, protocol_version="other/2"))
+    with pytest.raises(UserError, match="meqsum: data file MeQSum/"):  # same ids, other content
+        compare_runs(a, b, task_score, resamples=20)
+    notes = " | ".join(compare_runs(a, b, task_score, resamples=20, allow_different_samples=True).warnings)
     assert "sampling differs: temperature" in notes
-    assert "data file x.xlsx differs" in notes
+    assert f"data file {MEQSUM_FILE} differs" in notes
     assert "protocol versions differ" in notes
     assert "meqsum: 1 of" in notes and "different prompts" in notes
 
@@ -284,3 +290,25 @@ def test_runs_of_different_protocols_are_compared_only_when_allowed(tmp_path: Pa
     _, group_of_row = np.unique(pa["group_id"].cast(pl.Utf8).to_numpy(), return_inverse=True)
     observed = (task_score("mednli", pa), task_score("mednli", pb))
     assert _SumsPair.for_frames("mednli", pa, pb, group_of_row, observed) is not None  # the fast path weighs it too
+
+
+def test_cli_stops_on_runs_of_different_samples_unless_allowed(tmp_path: Path) -> None:
+    from conftest import SAMPLES, run_clue
+    from fake_server import FakeServer
+
+    with FakeServer() as server:
+        for name, limit in (("all", ()), ("two", ("--limit", "2"))):
+            proc = run_clue("run", "--endpoint", server.base_url, "--tasks", "mednli", "--data-dir", str(SAMPLES),
+                            "--out", str(tmp_path / name), "--no-bertscore", "--no-umls", *limit)
+            assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "cmp.json"
+    proc = run_clue("compare", str(tmp_path / "all"), str(tmp_path / "two"), "--json", str(out), "--resamples", "50")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "are runs on different samples (mednli: 3 sample(s) only in A, 0 only in B)" in lines[0]
+    assert "--allow-different-samples" in lines[0] and not out.exists()
+    allowed = run_clue("compare", str(tmp_path / "all"), str(tmp_path / "two"), "--json", str(out),
+                       "--resamples", "50", "--allow-different-samples")
+    assert allowed.returncode == 0, allowed.stderr
+    data = json.loads(out.read_text())
+    assert data["tasks"]["mednli"]["n_paired"] == 2 and any("different samples" in w for w in data["warnings"])

@@ -105,5 +105,5 @@ def test_the_manifest_records_the_budget_and_a_typo_is_one_line(tmp_path: Path) 
     assert (f"longhealth prompts had {recorded['user_tokens']} user-prompt tokens: --longhealth-budget 3000 minus "
             "the system prompt's") in report.stdout
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines() == ["clue: error: --longhealth-budget: 'lots' is not a positive number of "
-                                               "tokens or 'max'"]
+    assert bad.stderr.strip().splitlines() == ["clue run: error: argument --longhealth-budget: 'lots' is not a "
+                                               "positive number of tokens or 'max'"]
