@@ -89,7 +89,7 @@ def test_every_clue_run_flag_is_a_keyword_and_works_as_one(server: FakeServer, t
 
 @pytest.mark.parametrize(("options", "expected"), [
     ({"limt": 3}, "evaluate(): unknown option limt; valid: endpoint, tasks, data_dir, out, progress, api_key_env,"),
-    ({"limit": "ten"}, "clue run: argument --limit: invalid int value: 'ten'"),
+    ({"limit": "ten"}, "clue run: argument --limit: 'ten' is not a whole number"),
     ({"temperature": -1}, "argument --temperature: -1 is out of range: must be at least 0"),
     ({"no_umls": "yes"}, "evaluate(): no_umls takes True or False, not 'yes'"),
     ({"dry_run": True}, "evaluate(): dry_run: sends nothing"),

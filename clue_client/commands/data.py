@@ -14,21 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
+from .common import number
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 PUBLIC = ("meqsum", "longhealth")
 PHYSIONET = ("mednli", "problem-summary", "medisumqa", "medisumcode")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     builder.add_argument("--notes", type=Path, required=True, help="MIMIC-IV-Note discharge.csv(.gz)")
     builder.add_argument("--diagnoses", type=Path, required=True, help="MIMIC-IV hosp diagnoses_icd.csv(.gz)")
     builder.add_argument("--data-dir", **data_dir)
-    builder.add_argument("--max-examples", type=_positive, default=500,
+    builder.add_argument("--max-examples", type=number(int, low=1), default=500,
                          help="notes drawn (CLUE's default: 500)")
     builder.add_argument("--force", action="store_true", help="replace an existing MeDiSumCode.json")
     builder.set_defaults(func=build_command)
