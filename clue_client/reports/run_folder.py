@@ -82,6 +82,8 @@ class TaskResult:
     n_missing: int = 0  # samples not answered yet (an unfinished run)
     n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
     n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
+    n_truncated: int = 0  # answers cut off at max_tokens (scored as they are)
+    n_empty: int = 0  # answers with no content (scored as they are)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class Results:
     level2: float | None
     levels_ci95: Mapping[str, tuple[float, float] | None]
     levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
+    decoding: Mapping[str, Any] = field(default_factory=dict)  # sampling, reasoning budget and effort
+    protocol: str = "2025"  # results.json's "protocol"; runs from before protocols existed are CLUE 2025
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         n_missing=int(entry.get("n_missing") or 0),
         n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
         n_rejected=int(entry.get("n_rejected") or 0),
+        n_truncated=int(entry.get("n_truncated") or 0),
+        n_empty=int(entry.get("n_empty") or 0),
     )
 
 
@@ -221,6 +227,8 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
         level2=_number(data.get("level2"), f"{path}: level2"),
         levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
         levels_partial={lvl: tuple(map(str, tasks_)) for lvl, tasks_ in (data.get("levels_partial") or {}).items()},
+        decoding=dict(data.get("decoding") or {}) if isinstance(data.get("decoding"), dict) else {},
+        protocol=str(data.get("protocol") or "2025"),
     )
 
 
