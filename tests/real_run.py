@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -18,13 +19,18 @@ SECRET_ENV = "CLUE_EXPORT_TEST_KEY"
 SECRET = "sk-export-" + "5e1c9a7b3d" * 3
 
 
-def clue_run_on_fake_server(out: Path, *extra: str, tasks: str = TASKS, env: dict[str, str] | None = None,
-                            cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], int]:
-    """(the finished ``clue run``, requests the server received); the run sends an API key the server checks."""
+def clue_run_on(server: FakeServer, out: Path, *extra: str, tasks: str = TASKS, env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``clue run`` of ``tasks`` (two samples each) against ``server``, sending the API key it checks."""
+    return run_clue("run", "--endpoint", server.base_url, "--api-key-env", SECRET_ENV, "--tasks", tasks,
+                    "--data-dir", str(SAMPLES), "--out", str(out), "--limit", "2", "--no-bertscore", "--no-umls",
+                    "--bootstrap", "50", *extra, env={SECRET_ENV: SECRET, **(env or {})}, cwd=cwd, timeout=240)
+
+
+def clue_run_on_fake_server(out: Path, *extra: str, **options: Any) -> tuple[subprocess.CompletedProcess[str], int]:
+    """(the finished ``clue run``, requests the server received), on a test server of its own."""
     with FakeServer(api_key=SECRET) as server:
-        proc = run_clue("run", "--endpoint", server.base_url, "--api-key-env", SECRET_ENV, "--tasks", tasks,
-                        "--data-dir", str(SAMPLES), "--out", str(out), "--limit", "2", "--no-bertscore", "--no-umls",
-                        "--bootstrap", "50", *extra, env={SECRET_ENV: SECRET, **(env or {})}, cwd=cwd, timeout=240)
+        proc = clue_run_on(server, out, *extra, **options)
         return proc, sum(server.requests.values())
 
 
