@@ -55,9 +55,10 @@ class EeeFiles:
 
 
 def public_url(url: str) -> str:
-    """A base URL without user info, query or fragment (where a careless URL could carry a credential)."""
+    """A URL without user info, query or fragment (where a careless URL could carry a credential); a path or
+    a URL without a host (``sqlite:///x.db``, ``file:///x``) as it is."""
     parts = urlsplit(url)
-    if not parts.scheme:
+    if not parts.scheme or not parts.netloc:
         return url
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host
