@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -139,3 +140,17 @@ def test_mlflow_takes_no_positional_and_its_value_is_optional() -> None:
     assert parser.parse_args(["run", "--tasks", "meqsum", "--mlflow"]).mlflow == ""
     assert parser.parse_args(["run", "--mlflow", "sqlite:///m.db", "--tasks", "meqsum"]).mlflow == "sqlite:///m.db"
     assert parser.parse_args(["run"]).mlflow is None
+
+
+def test_an_unreachable_server_is_one_line_without_its_password(logged: tuple[Path, str, Path],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out, _, _ = logged
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries would take minutes
+    assert main(["export", str(out), "--format", "mlflow", "--tracking-uri", f"http://bob:hunter2@127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"clue: error: --format mlflow: cannot open the MLflow tracking store http://127.0.0.1:{port}")
+    assert err.count("\n") == 1 and "hunter2" not in err

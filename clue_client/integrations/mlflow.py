@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from ..datasets.formats import is_public
 from ..errors import UserError
+from ..redact import Redactor
 from ..reports.eee import public_url
 from ..reports.run_folder import LEVEL_TASKS, Run, run_usage
 
@@ -81,9 +82,11 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, uri: str) -> str:
+    """The error's first line, without the password a tracking URI may carry (``http://user:pw@host``)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return Redactor.of([p for p in (urlsplit(uri).password,) if p]).text(line)
 
 
 def _is_file_store(uri: str) -> bool:
@@ -118,7 +121,7 @@ def connect(tracking_uri: str | None, flag: str = "--mlflow") -> Tracker:
             found = client.get_experiment_by_name(name)
             experiment_id = found.experiment_id if found else client.create_experiment(name, _artifacts_beside(uri))
     except Exception as exc:  # MLflow, SQLAlchemy, requests and OS errors alike: the store is the user's to fix
-        raise UserError(f"{flag}: cannot open the MLflow tracking store {_shown(uri)}: {_first_line(exc)}") from None
+        raise UserError(f"{flag}: cannot open the MLflow tracking store {_shown(uri)}: {_first_line(exc, uri)}") from None
     return Tracker(client, uri, experiment_id, name)
 
 
@@ -141,7 +144,7 @@ def run_params(run: Run) -> dict[str, str]:
         "protocol": run.results.protocol,
         "protocol_version": str(run.manifest.protocol_version or ""),
         "tasks": ",".join(run.manifest.tasks or run.results.tasks),
-        "limit": str(raw.get("limit")),
+        "limit": "none" if raw.get("limit") is None else str(raw.get("limit")),
         "clue_client_version": str(raw.get("clue_client_version") or ""),
     }
     for key in ("sampling", "reasoning_budget", "reasoning_effort"):
@@ -229,5 +232,7 @@ def log_run(tracker: Tracker, run: Run, flag: str = "--mlflow") -> str:
             client.log_artifact(run_id, str(report))
             client.set_terminated(run_id, "FINISHED", end_time=_ms(run.manifest.finished_at))
     except Exception as exc:
-        raise UserError(f"{flag}: logging to {_shown(tracker.uri)} failed: {_first_line(exc)}") from None
+        raise UserError(f"{flag}: logging to {_shown(tracker.uri)} failed: {_first_line(exc, tracker.uri)}; the run "
+                        f"folder is complete: clue export {run.path} --format mlflow --tracking-uri URI logs it "
+                        "again") from None
     return run_id

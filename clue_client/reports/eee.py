@@ -286,7 +286,7 @@ def sample_records(run: Run, evaluation_id: str, model_id: str) -> Iterator[dict
         if not is_public(task):
             continue
         scored = frame.with_columns(_score_expr(frame, task).alias("_score")).filter(pl.col("_score").is_not_null())
-        metrics = [c for c in score_columns(frame, task)]
+        metrics = score_columns(frame, task)
         for row in scored.iter_rows(named=True):
             messages = row.get("messages") or []
             users = [m for m in messages if m.get("role") == "user"]
