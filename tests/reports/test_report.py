@@ -133,3 +133,16 @@ def test_ordinals() -> None:
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == \
         ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th"]
+
+
+def test_a_report_without_credentialed_samples_keeps_their_scores(two_runs: tuple[Path, Path]) -> None:
+    """The copy that leaves the run folder (an MLflow artifact): no prompt, answer or reference of MedNLI or
+    Problem Summary (PhysioNet data), MeQSum's samples and every task's scores as before."""
+    runs = [load_run(p) for p in two_runs]
+    full, public = render_html(runs), render_html(runs, credentialed_samples=False)
+    for task, kept in (("mednli", False), ("problem_summary", False), ("meqsum", True)):
+        assert f"Question 7 of {task}:" in full
+        assert (f"Question 7 of {task}:" in public) is kept, task
+    assert "Samples of credentialed tasks (mednli, problem_summary) are not in this copy" in public
+    score = f"{runs[0].results.tasks['mednli'].score:.1f}"
+    assert score in full and score in public
