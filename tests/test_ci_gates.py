@@ -93,8 +93,9 @@ def test_compare_gate_as_junit_with_the_numbers(regressed: tuple[Path, Path], tm
         entry, failure = data["tasks"][task], found[task].find("failure")
         assert failure is not None, task
         lo, hi = entry["ci95"]
-        assert failure.get("message") == (f"{task}: B - A = {entry['delta']:+.2f} points (95% CI [{lo:+.2f}, {hi:+.2f}]), "
-                                          f"Holm p = {entry['p_holm']:.3g} < alpha 0.05: significant regression")
+        assert failure.get("message") == (f"{task}: B - A = {entry['delta']:+.2f} points "
+                                          f"(95% CI [{lo:+.2f}, {hi:+.2f}]), Holm p = {entry['p_holm']:.3g} "
+                                          "< alpha 0.05: significant regression")
         assert f"A ({data['a']}): {entry['score_a']:.2f} %" in (failure.text or "")
     assert found["longhealth"].find("failure") is None
     assert "no significant regression" in (found["longhealth"].findtext("system-out") or "")
@@ -113,8 +114,8 @@ def test_regression_gate_on_some_tasks_has_cases_for_those_only(regressed: tuple
     assert list(found) == ["longhealth"] and found["longhealth"].find("failure") is None
 
 
-def test_an_unwritable_summary_is_one_line(regressed: tuple[Path, Path], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_summary_is_one_line(regressed: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     baseline, new = regressed
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a folder
     assert main(["compare", str(baseline), str(new), "--resamples", "20"]) == 2

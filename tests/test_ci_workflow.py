@@ -46,7 +46,8 @@ def check_command(argv: list[str], contract: set[str] = CONTRACT) -> None:
     assert command in contract, command
     for word in argv:
         if word.startswith("--"):
-            assert f"{command} {word.split('=')[0]}" in contract, f"clue {command} {word}: not in tests/cli_contract.txt"
+            flag = f"{command} {word.split('=')[0]}"
+            assert flag in contract, f"clue {flag}: not in tests/cli_contract.txt"
 
 
 def test_the_workflow_is_valid_yaml_shaped_as_actions_reads_it() -> None:

@@ -104,7 +104,8 @@ def write_comparison_outputs(args: argparse.Namespace, comparison: Comparison, a
     if args.junit_xml is not None:
         from ..reports.junit import regression_cases, write_junit
 
-        write_junit(args.junit_xml, "clue compare --fail-on-regression", regression_cases(comparison, args.alpha, among),
+        cases = regression_cases(comparison, args.alpha, among)
+        write_junit(args.junit_xml, "clue compare --fail-on-regression", cases,
                     {"a": comparison.a, "b": comparison.b, "alpha": f"{args.alpha:g}"})
         console.print(f"JUnit XML written to {args.junit_xml}", markup=False, highlight=False)
     append_step_summary(comparison_markdown(comparison, args.alpha))

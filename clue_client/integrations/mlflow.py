@@ -121,7 +121,8 @@ def connect(tracking_uri: str | None, flag: str = "--mlflow") -> Tracker:
             found = client.get_experiment_by_name(name)
             experiment_id = found.experiment_id if found else client.create_experiment(name, _artifacts_beside(uri))
     except Exception as exc:  # MLflow, SQLAlchemy, requests and OS errors alike: the store is the user's to fix
-        raise UserError(f"{flag}: cannot open the MLflow tracking store {_shown(uri)}: {_first_line(exc, uri)}") from None
+        raise UserError(f"{flag}: cannot open the MLflow tracking store {_shown(uri)}: "
+                        f"{_first_line(exc, uri)}") from None
     return Tracker(client, uri, experiment_id, name)
 
 

@@ -170,7 +170,8 @@ def _generation(run: Run, task: str) -> dict[str, Any]:
     args["reasoning"] = bool(decoding.get("reasoning_budget") or decoding.get("reasoning_effort"))
     extra = {"sampling": sampling if isinstance(sampling, str) else None,
              "seed": sampling.get("seed") if isinstance(sampling, Mapping) else None,
-             "reasoning_budget": decoding.get("reasoning_budget"), "reasoning_effort": decoding.get("reasoning_effort"),
+             "reasoning_budget": decoding.get("reasoning_budget"),
+             "reasoning_effort": decoding.get("reasoning_effort"),
              "max_tokens_field": run.manifest.raw.get("max_tokens_field"), "limit": run.manifest.raw.get("limit")}
     return {"generation_args": args, "additional_details": _strings(extra)}
 
@@ -307,8 +308,8 @@ def sample_records(run: Run, evaluation_id: str, model_id: str) -> Iterator[dict
                 "answer_attribution": [{
                     "turn_idx": 0, "source": "output.raw",
                     "extracted_value": _text(row.get("lh_answer")) if task == "longhealth" else answer,
-                    "extraction_method": ("clue.longhealth_option (the option the answer names)" if task == "longhealth"
-                                          else "clue.final_answer (content without reasoning)"),
+                    "extraction_method": ("clue.longhealth_option (the option the answer names)"
+                                          if task == "longhealth" else "clue.final_answer (content without reasoning)"),
                     "is_terminal": True}],
                 # is_correct: right (LongHealth) or a perfect summary score (MeQSum)
                 "evaluation": {"score": float(row["_score"]), "is_correct": bool(row["_score"] >= 1.0)},

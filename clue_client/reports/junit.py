@@ -110,6 +110,7 @@ def junit_xml(suite: str, cases: Sequence[GateCase], properties: Mapping[str, st
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def write_junit(path: Path, suite: str, cases: Sequence[GateCase], properties: Mapping[str, str] | None = None) -> None:
+def write_junit(path: Path, suite: str, cases: Sequence[GateCase],
+                properties: Mapping[str, str] | None = None) -> None:
     document = junit_xml(suite, cases, properties)
     replace_atomically(Path(path), lambda tmp: tmp.write_bytes(document))

@@ -56,8 +56,9 @@ def results_markdown(run: Run) -> str:
     for level, members in LEVEL_TASKS.items():
         if not set(members) & set(results.tasks):
             continue  # none of its tasks ran
+        partial = ", ".join(results.levels_partial.get(level) or ())
         rows.append([f"**{LEVEL_NAMES[level]}**", f"**{_pct(getattr(results, level))}**",
-                     _ci(results.levels_ci95.get(level)), "", "", "", "", "", ", ".join(results.levels_partial.get(level) or ())])
+                     _ci(results.levels_ci95.get(level)), "", "", "", "", "", partial])
     lines += _table(("task", "score %", "95% CI", "n", "errors", "refused", "truncated", "empty", "partial"),
                     "lrrrrrrrl", rows)
     note = decoding_note(results.decoding or {})

@@ -102,7 +102,8 @@ def test_the_aggregate_carries_the_runs_numbers(run_dir: Path, tmp_path: Path) -
         assert generation["temperature"] == results["decoding"]["sampling"]["temperature"]
         assert generation["reasoning"] is False
     sources = {task: by_id[f"clue.{task}/score"]["source_data"] for task in results["tasks"]}
-    assert sources["mednli"]["source_type"] == "other" and "credentialed" in sources["mednli"]["additional_details"]["access"]
+    assert sources["mednli"]["source_type"] == "other"
+    assert "credentialed" in sources["mednli"]["additional_details"]["access"]
     assert sources["meqsum"]["source_type"] == "url" and sources["longhealth"]["source_type"] == "url"
     assert sources["meqsum"]["additional_details"]["sha256"] == manifest["data_files"][
         "MeQSum/MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"]
@@ -161,7 +162,8 @@ def test_model_identity(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (("--format", "eee"), "--format eee needs --out DIR"),
     (("--format", "eee", "--out", "{tmp}/x"), "names no developer; pass --model-id ORG/NAME"),
-    (("--format", "eee", "--out", "{tmp}/x", "--tracking-uri", "sqlite:///x.db"), "--tracking-uri applies to --format mlflow"),
+    (("--format", "eee", "--out", "{tmp}/x", "--tracking-uri", "sqlite:///x.db"),
+     "--tracking-uri applies to --format mlflow"),
     (("--format", "mlflow", "--include-samples"), "--include-samples applies to --format eee"),
 ])
 def test_user_errors_are_one_line(run_dir: Path, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
