@@ -64,6 +64,7 @@ def run_export(args: argparse.Namespace) -> int:
         console.print(f"per-sample file ({files.n_samples} samples of public tasks): {files.samples}", markup=False)
     elif args.include_samples:
         console.print("no per-sample file: no scored sample of a public task (credentialed tasks never get one)")
-    console.print(f"check with: python -m every_eval_ever validate '{args.out}/data/{COLLECTION}/*/*/*.json*'",
-                  markup=False)
+    # EEE's validator maps a path to its datastore form by the enclosing data/ folder: it wants an absolute glob
+    pattern = f"{args.out.resolve()}/data/{COLLECTION}/*/*/*.json*"
+    console.print(f"check with: python -m every_eval_ever validate '{pattern}'", markup=False)
     return 0

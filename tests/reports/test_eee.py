@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def exported(out: Path) -> tuple[Path, Path | None]:
 def test_the_eee_validator_accepts_the_files_with_and_without_samples(run_dir: Path, tmp_path: Path) -> None:
     proc = export(run_dir, tmp_path, "--include-samples")
     assert proc.returncode == 0, proc.stderr
+    hint = next(line for line in proc.stderr.splitlines() if line.startswith("check with: python -m every_eval_ever"))
+    printed = subprocess.run([str(EEE_PYTHON), *shlex.split(hint.removeprefix("check with: python"))],
+                             capture_output=True, text=True, timeout=120, cwd=REPO)  # the command as printed
+    assert printed.returncode == 0 and "2 passed, 0 warning-only, 0 failed" in printed.stdout, printed.stdout
     code, reports = validate(tmp_path)
     assert code == 0 and len(reports) == 2, reports
     assert all(r["valid"] and not r["errors"] and not r["warnings"] for r in reports), reports
