@@ -80,6 +80,8 @@ def test_the_run_reads_back_with_its_numbers(logged: tuple[Path, str, Path]) -> 
     assert {k.removeprefix("data_sha256."): v for k, v in params.items() if k.startswith("data_sha256.")} \
         == manifest["data_files"]
     assert run.info.status == "FINISHED"
+    # a tag, not a param: an embedded server's port changes when a run resumes, the MLflow run must not
+    assert "base_urls" not in params and run.data.tags["clue.base_urls"] == ",".join(manifest["base_urls"])
 
 
 def test_artifacts_and_no_secret_or_credentialed_sample_in_the_store(logged: tuple[Path, str, Path],

@@ -140,7 +140,6 @@ def run_params(run: Run) -> dict[str, str]:
     params = {
         "endpoint": public_url(run.manifest.endpoint),
         "endpoint_kind": str(raw.get("kind") or ""),
-        "base_urls": ",".join(public_url(u) for u in raw.get("base_urls") or []),
         "model": run.manifest.model or run.results.model,
         "protocol": run.results.protocol,
         "protocol_version": str(run.manifest.protocol_version or ""),
@@ -211,7 +210,9 @@ def log_run(tracker: Tracker, run: Run, flag: str = "--mlflow") -> str:
 
     params, metrics = run_params(run), run_metrics(run)
     withheld = [t for t in run.results.tasks if not is_public(t)]
+    # base URLs are a tag, not a param: the embedded server listens on a new port each time a run resumes
     tags = {"clue.run_folder": str(run.path.resolve()), "clue.protocol": run.results.protocol,
+            "clue.base_urls": ",".join(public_url(u) for u in run.manifest.raw.get("base_urls") or []),
             "clue.report_samples": ("public tasks only (credentialed samples left out: " + ", ".join(withheld) + ")")
             if withheld else "all tasks"}
     page = render_html([run], select_published("all"), credentialed_samples=False)
