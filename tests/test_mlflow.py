@@ -44,17 +44,18 @@ def only_run(uri: str):  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """(run folder, tracking URI, store folder): ``clue run --mlflow sqlite:///...`` run twice (the second resumes)."""
+    """(run folder, tracking URI, store folder): ``clue run --mlflow sqlite:///...``, then the same run folder
+    logged again in-process (as a resumed run or a second export logs it): still one MLflow run."""
     root = tmp_path_factory.mktemp("mlflow")
     store = root / "store"
     store.mkdir()
     uri = f"sqlite:///{store}/mlflow.db"
     out = root / "run"
     with FakeServer(api_key=SECRET) as server:
-        for _ in range(2):  # the second run resumes the first: nothing left to send, logged to the same MLflow run
-            proc = clue_run_on(server, out, "--mlflow", uri, cwd=root)
-            assert proc.returncode == 0, proc.stderr
-            assert "MLflow: run " in proc.stderr and SECRET not in proc.stderr + proc.stdout
+        proc = clue_run_on(server, out, "--mlflow", uri, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "MLflow: run " in proc.stderr and SECRET not in proc.stderr + proc.stdout
+    assert main(["export", str(out), "--format", "mlflow", "--tracking-uri", uri]) == 0
     assert not (root / "mlruns").exists(), "artifacts belong beside the database, not in the current folder"
     return out, uri, store
 
