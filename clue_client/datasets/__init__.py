@@ -5,7 +5,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "DATASETS": "formats", "Dataset": "formats", "load": "formats", "dataset_status": "status",
-    "sha256_file": "formats",
+    "sha256_file": "formats", "is_public": "formats",
     "SOURCES": "fetch", "fetch": "fetch", "build_medisumcode": "medisumcode_build",
 }
 __all__ = list(_EXPORTS)

@@ -38,6 +38,7 @@ __all__ = [
     "MEDNLI_LABELS",
     "LONGHEALTH_OPTIONS",
     "get_dataset",
+    "is_public",
     "load",
     "load_mednli",
     "load_meqsum",
@@ -402,6 +403,14 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
+
+
+def is_public(dataset_id: str) -> bool:
+    """Whether a task's samples may leave the run folder (exports, trackers, shared reports): only a known
+    dataset without a data use agreement; an unknown id counts as credentialed, so text of unknown origin
+    is never published."""
+    dataset = DATASETS.get(dataset_id)
+    return dataset is not None and not dataset.credentialed
 
 
 def get_dataset(dataset_id: str) -> Dataset:

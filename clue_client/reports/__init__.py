@@ -1,6 +1,7 @@
 """Reading finished runs: run folders loaded into typed results, CLUE's published table in the same shape,
-terminal tables, the HTML report and the paired comparison of two runs. Never touches the network or the
-store's writers."""
+terminal tables, the HTML report and the paired comparison of two runs; exports for other tools (Every Eval
+Ever files, JUnit XML of the CI gates, GitHub step summaries). Never touches the network or the store's
+writers."""
 
 from .._lazy import lazy_exports
 
@@ -10,6 +11,7 @@ _EXPORTS = {
     "render_html": "html",
     "Comparison": "compare", "compare_runs": "compare",
     "published_table": "published_table", "select_published": "published_table", "leaderboard": "leaderboard",
+    "export_eee": "eee", "write_junit": "junit", "append_step_summary": "step_summary",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,6 +19,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from .. import __version__
+from ..datasets.formats import is_public
 from .leaderboard import PROTOCOL_DOC, caveat_line, leaderboard, limit_notes, protocol_label
 from .published_table import Published, published_table
 from .terminal import LEVEL_NAMES, fmt_cost, fmt_score, placement, report_tasks, run_notes
@@ -253,10 +254,15 @@ def _prompt(messages: Any, texts: dict[str, int]) -> list[list[Any]]:
     return [[role, texts.setdefault(shorten(text), len(texts))] for role, text in shown]
 
 
-def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
-    """The browser's data: per task, each sample's prompt/reference once and every run's answer."""
+def sample_data(runs: Sequence[Run], credentialed_samples: bool = True) -> dict[str, Any]:
+    """The browser's data: per task, each sample's prompt/reference once and every run's answer.
+
+    ``credentialed_samples=False`` leaves out every task that is not public (PhysioNet data), for a report
+    that leaves the run folder (an MLflow artifact)."""
     tasks: dict[str, Any] = {}
     for task in report_tasks(runs) + sorted({t for r in runs for t in r.predictions} - set(report_tasks(runs))):
+        if not credentialed_samples and not is_public(task):
+            continue
         frames = [run.predictions.get(task) for run in runs]
         if all(f is None for f in frames):
             continue
@@ -285,14 +291,22 @@ def sample_data(runs: Sequence[Run]) -> dict[str, Any]:
     return {"runs": run_labels(list(runs)), "tasks": tasks}
 
 
+def _withheld(runs: Sequence[Run], credentialed_samples: bool) -> str:
+    left_out = [] if credentialed_samples else [t for t in report_tasks(runs) if not is_public(t)]
+    return (f"<p class='sub'>Samples of credentialed tasks ({_e(', '.join(left_out))}) are not in this copy of the "
+            "report (PhysioNet's data use agreement); the run folder's own report has them.</p>") if left_out else ""
+
+
 def _json_script(data: Any) -> str:
     """JSON that cannot close its <script> element early."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_html(runs: Sequence[Run], published: Sequence[Published] = ()) -> str:
-    """The whole report as one HTML document; ``published`` models are ranked and plotted beside the runs."""
+def render_html(runs: Sequence[Run], published: Sequence[Published] = (), credentialed_samples: bool = True) -> str:
+    """The whole report as one HTML document; ``published`` models are ranked and plotted beside the runs.
+    ``credentialed_samples=False``: the sample browser holds no prompt, answer or reference of a credentialed
+    task (scores and counts stay)."""
     notes = run_notes(runs)
     notes_html = ("<ul class='notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else \
         "<p>No errors and no missing metrics.</p>"
@@ -304,7 +318,8 @@ def render_html(runs: Sequence[Run], published: Sequence[Published] = ()) -> str
         scatter=level_scatter_svg(runs, published), bars=task_bars_svg(runs, published),
         bars_note=(f"; grey band: the range of the {len(published)} published models' task scores, one tick each"
                    if published else ""),
-        task_tables=_task_tables(runs), usage=_usage(runs), notes=notes_html, data=_json_script(sample_data(runs)),
+        task_tables=_task_tables(runs), usage=_usage(runs), notes=notes_html,
+        data=_json_script(sample_data(runs, credentialed_samples)), withheld=_withheld(runs, credentialed_samples),
         style=_STYLE, script=_SCRIPT,
     )
 
@@ -421,6 +436,7 @@ _PAGE = """<!DOCTYPE html>
 <h2 id="runs">Runs</h2>
 {runs_info}
 <h2 id="browser">Samples</h2>
+{withheld}
 <div id="controls">
 <label>task <select id="f-task"></select></label>
 <label>run <select id="f-run"></select></label>

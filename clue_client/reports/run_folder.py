@@ -99,6 +99,8 @@ class Results:
     level2: float | None
     levels_ci95: Mapping[str, tuple[float, float] | None]
     levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
+    decoding: Mapping[str, Any] = field(default_factory=dict)  # sampling, reasoning budget and effort
+    protocol: str = "2025"  # results.json's "protocol"; runs from before protocols existed are CLUE 2025
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,8 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
         level2=_number(data.get("level2"), f"{path}: level2"),
         levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
         levels_partial={lvl: _texts(names, f"{path}: levels_partial.{lvl}") for lvl, names in levels_partial.items()},
+        decoding=dict(data.get("decoding") or {}) if isinstance(data.get("decoding"), dict) else {},
+        protocol=_text(data.get("protocol"), f"{path}: protocol") or DEFAULT_PROTOCOL,
     )
 
 

@@ -169,3 +169,16 @@ def test_a_2024_run_is_ranked_without_the_caveat_and_a_2025_run_with_it(tmp_path
     assert "CLUE 2024 (clue-ff75877/1)" in page  # the runs table
     page = render_html([load_run(old), load_run(new)], published)
     assert page.count('class="caveat"') == 2 and "Caveat for new-model" in page and "run (CLUE 2025)" in page
+
+
+def test_a_report_without_credentialed_samples_keeps_their_scores(two_runs: tuple[Path, Path]) -> None:
+    """The copy that leaves the run folder (an MLflow artifact): no prompt, answer or reference of MedNLI or
+    Problem Summary (PhysioNet data), MeQSum's samples and every task's scores as before."""
+    runs = [load_run(p) for p in two_runs]
+    full, public = render_html(runs), render_html(runs, credentialed_samples=False)
+    for task, kept in (("mednli", False), ("problem_summary", False), ("meqsum", True)):
+        assert f"Question 7 of {task}:" in full
+        assert (f"Question 7 of {task}:" in public) is kept, task
+    assert "Samples of credentialed tasks (mednli, problem_summary) are not in this copy" in public
+    score = f"{runs[0].results.tasks['mednli'].score:.1f}"
+    assert score in full and score in public
