@@ -81,8 +81,10 @@ def print_results(results: dict[str, Any]) -> None:
     from ..reports.terminal import decoding_note
 
     decoding = decoding_note(results.get("decoding") or {})
+    captions = [f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None,
+                _repeats_caption(results)]
     table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}",
-                  caption=f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None)
+                  caption="\n".join(c for c in captions if c) or None)
     tasks = results.get("tasks", {})
     thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
     columns = ("task", "score %", "95% CI", "n", "errors", "rejected", "truncated", "empty", *(("thinking cut off",) if thinking else ()), "partial")
@@ -97,6 +99,18 @@ def print_results(results: dict[str, Any]) -> None:
         ci = (results.get("levels_ci95") or {}).get(level)
         table.add_row(level.replace("level", "Level "), _pct(results.get(level)), _ci(ci), *[""] * (len(columns) - 3))
     stdout.print(table)
+
+
+def _repeats_caption(results: dict[str, Any]) -> str | None:
+    """``--repeats K``: scores are means over repeats; the sd across repeats of each task and level."""
+    from ..reports.terminal import repeats_note
+
+    note = repeats_note(int(results.get("repeats") or 1), (results.get("decoding") or {}).get("sampling"))
+    if note is None:
+        return None
+    sds = [(t, r.get("sd")) for t, r in results.get("tasks", {}).items()]
+    sds += [(lv.replace("level", "Level "), sd) for lv, sd in (results.get("levels_sd") or {}).items()]
+    return note + "; sd: " + ", ".join(f"{name} {_pct(sd)}" for name, sd in sds)
 
 
 def print_rejected(rejected: list[tuple[str, str, str]], excluded: bool, console: Console) -> None:

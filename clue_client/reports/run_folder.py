@@ -47,7 +47,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
         "latency_s", "attempts", "rejected", "replica", "raw_content", "reasoning", "reasoning_tokens",
-        "reasoning_truncated",
+        "reasoning_truncated", "repeat",
     }
 )
 
@@ -82,6 +82,8 @@ class TaskResult:
     n_missing: int = 0  # samples not answered yet (an unfinished run)
     n_reasoning_truncated: int = 0  # answers whose thinking was cut off before the answer (scored empty)
     n_rejected: int = 0  # samples the server refused for good (scored empty, or excluded: see partial)
+    sd: float | None = None  # --repeats K: sd of the task score across repeats (score is their mean)
+    repeats: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class Results:
     level2: float | None
     levels_ci95: Mapping[str, tuple[float, float] | None]
     levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
+    repeats: int = 1  # answers per prompt (--repeats); scores are means over them
+    levels_sd: Mapping[str, float | None] = field(default_factory=dict)  # level -> sd across repeats
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         n_missing=int(entry.get("n_missing") or 0),
         n_reasoning_truncated=int(entry.get("n_reasoning_truncated") or 0),
         n_rejected=int(entry.get("n_rejected") or 0),
+        sd=_number(entry.get("sd"), f"{where}.sd"),
+        repeats=int(entry.get("repeats") or 1),
     )
 
 
@@ -221,6 +227,8 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
         level2=_number(data.get("level2"), f"{path}: level2"),
         levels_ci95={lvl: _interval(levels_ci.get(lvl), f"{path}: levels_ci95.{lvl}") for lvl in LEVEL_TASKS},
         levels_partial={lvl: tuple(map(str, tasks_)) for lvl, tasks_ in (data.get("levels_partial") or {}).items()},
+        repeats=int(data.get("repeats") or 1),
+        levels_sd={lvl: _number(v, f"{path}: levels_sd.{lvl}") for lvl, v in (data.get("levels_sd") or {}).items()},
     )
 
 
