@@ -15,7 +15,9 @@ that closes keep-alive connections left idle that long: a request arriving on on
 each shape): the thoughts come first and count against the request's limit (``max_tokens`` or
 ``max_completion_tokens``), so a CLUE answer budget can end them before the answer. ``azure`` plays Azure
 OpenAI's authentication (``api-key`` header, ``api-version`` query). ``calls`` records every chat request's
-headers, query and body parameters.
+headers, query and body parameters. ``sample_from`` plays a sampling model: at temperature > 0 the n-th
+request of a prompt is answered with its n-th seeded draw from those choices (``sampled_choice``), so repeats
+of a prompt get a known spread of answers.
 
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
@@ -64,6 +66,11 @@ def default_responder(body: dict[str, Any]) -> str:
     return f"ENTAILMENT answer-{digest}"
 
 
+def sampled_choice(pid: str, draw: int, choices: tuple[str, ...], seed: int = 0) -> str:
+    """A sampling server's ``draw``-th answer (1-based) to a prompt: seeded, so a test can recompute every draw."""
+    return random.Random(f"{seed}:{pid}:{draw}").choice(choices)
+
+
 def random_first_attempt_faults(rate: float, kinds: tuple[str, ...], seed: int = 0) -> Callable[[str, int], str | None]:
     """Fault plan: a seeded share ``rate`` of prompts fail their first attempt with one of ``kinds``."""
 
@@ -109,6 +116,9 @@ class FakeServer:
     idle_close_s: float | None = None  # keep-alive connections idle this long are treated as closed
     stale_closes: int = 0  # requests dropped because their connection had been idle too long
     echo_auth: bool = False  # error bodies quote the Authorization header, as some proxies do
+    sample_from: tuple[str, ...] = ()  # sampling mode: each answer drawn from these (see sampled_choice)
+    sample_seed: int = 0
+    answer_times: list[float] = field(default_factory=list)  # time.monotonic() of every 200 answer
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -312,7 +322,7 @@ class FakeServer:
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
         if fault in ("400ctx", "422ctx", "llama400ctx") or prompt_tokens + max_tokens > self.context_length:
             return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
-        message, finish, thought_n, answer_n = self._generate(body, max_tokens)
+        message, finish, thought_n, answer_n = self._generate(body, max_tokens, pid)
         payload = {
             "id": f"chatcmpl-{pid}",
             "object": "chat.completion",
@@ -325,11 +335,20 @@ class FakeServer:
         if fault == "truncated":
             return web.Response(text=raw[: len(raw) // 2], content_type="application/json")
         self.answered[pid] += 1
+        self.answer_times.append(time.monotonic())
         return web.Response(text=raw, content_type="application/json")
 
-    def _generate(self, body: dict[str, Any], limit: int) -> tuple[dict[str, Any], str, int, int]:
+    def _respond(self, body: dict[str, Any], pid: str) -> str:
+        """The answer text: the responder's, or in sampling mode the prompt's next draw (at temperature 0 always
+        its first, as greedy decoding gives one answer)."""
+        if not self.sample_from:
+            return self.responder(body)
+        draw = self.requests[pid] if float(body.get("temperature") or 0.0) > 0 else 1
+        return sampled_choice(pid, draw, self.sample_from, self.sample_seed)
+
+    def _generate(self, body: dict[str, Any], limit: int, pid: str) -> tuple[dict[str, Any], str, int, int]:
         """Thoughts (for a thinking shape) then the answer, both inside ``limit`` tokens."""
-        answer_ids = self.token_ids(self.responder(body))
+        answer_ids = self.token_ids(self._respond(body, pid))
         if self.shape == "plain":
             ids = answer_ids[:limit]
             return fake_shapes.message("plain", "", self.detokenize(ids), False), "stop", 0, len(ids)
@@ -405,9 +424,10 @@ def main() -> None:
     parser.add_argument("--retry-after", default="0", help="Retry-After header of a 429 fault")
     parser.add_argument("--slow", type=float, default=2.0, help="seconds a 'slow' fault stalls")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="fake-model", help="the model id /v1/models lists")
     args = parser.parse_args()
     server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length,
-                        retry_after=args.retry_after, slow_s=args.slow)
+                        retry_after=args.retry_after, slow_s=args.slow, model=args.model)
     if args.fault_rate:
         server.fault_for = random_first_attempt_faults(args.fault_rate, tuple(args.faults.split(",")), args.seed)
     server.start()
