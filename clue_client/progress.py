@@ -59,10 +59,14 @@ def _print_line(console: Console, label: str, state: dict[str, Any], in_flight: 
 
 
 async def _lines(states: dict[str, dict[str, Any]], console: Console, interval_s: float) -> None:
-    """A line per engine every ``interval_s`` while requests run (start and end lines are printed by ``track``)."""
+    """A line per engine every ``interval_s`` while requests run (start and end lines are printed by ``track``);
+    an engine that has sent everything gets one more line, not one every interval while the others work."""
     while True:
         await asyncio.sleep(interval_s)
         for label, state in list(states.items()):
+            if state.get("finished"):
+                continue
+            state["finished"] = state["stats"].done >= state["stats"].total
             _print_line(console, label, state)
 
 
