@@ -83,3 +83,35 @@ def test_greedy_repeats_are_allowed_and_said_so_and_compare_pairs_by_the_mean(tm
     assert mednli["n_paired"] == 20, "one pair per sample, not per repeat"
     assert mednli["score_a"] == pytest.approx(task["score"]) and mednli["score_b"] == pytest.approx(sampled_task["score"])
     assert mednli["test"] == "permutation_paired"  # means over repeats are not right/wrong: no McNemar
+
+
+def test_repeats_travel_through_batch_export_and_import(tmp_path: Path) -> None:
+    """A batch engine answers each repeat line; import scores the mean over repeats like an online run."""
+    from test_batch import success, write_output
+
+    data, run = mednli_dir(tmp_path, 13), tmp_path / "batch"
+    with FakeServer(sample_from=LABELS, sample_seed=SEED) as server:  # never called: --model, no longhealth
+        assert clue("batch", "export", "--endpoint", server.base_url, "--tasks", "mednli", "--data-dir", str(data),
+                    "--run", str(run), "--model", "fake-model", "--repeats", "3", "--temperature", "1.0") == 0
+        assert not server.requests
+    lines = [json.loads(line) for line in (run / "batch_requests.jsonl").read_text().splitlines()]
+    assert len(lines) == 30 and len({line["custom_id"] for line in lines}) == 30
+    assert clue("batch", "import", write_output(tmp_path / "out.jsonl", [success(r) for r in lines]).as_posix(),
+                "--run", str(run), "--no-bertscore", "--no-umls") == 0
+    task = json.loads((run / "results.json").read_text())["tasks"]["mednli"]
+    assert task["repeats"] == 3 and task["n"] == 30 and len(task["repeat_scores"]) == 3
+    assert task["sd"] == 0.0  # the test's batch engine answers a prompt alike every time
+
+
+def test_clue_report_shows_the_sd_across_repeats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, out = mednli_dir(tmp_path, 13), tmp_path / "run"
+    with FakeServer(sample_from=LABELS, sample_seed=SEED) as server:
+        assert clue("run", "--endpoint", server.base_url, "--data-dir", str(data), "--out", str(out), "--repeats", "3",
+                    "--temperature", "1.0", *FLAGS) == 0
+    task = json.loads((out / "results.json").read_text())["tasks"]["mednli"]
+    capsys.readouterr()
+    assert clue("report", str(out), "--published", "none", "--html", str(tmp_path / "r.html")) == 0
+    report = " ".join(capsys.readouterr().out.split())
+    assert f"{task['score']:.2f}±{task['sd']:.1f}" in report
+    assert "3 answers per prompt, sampled decoding: scores are means over repeats" in report
+    assert f"{task['score']:.2f} ± {task['sd']:.2f}" in (tmp_path / "r.html").read_text()
