@@ -80,7 +80,7 @@ async def _run_member(member: Member, serve: Serve | None, on_start: OnStart | N
             try:
                 endpoint = options.endpoint
                 if serve is not None and endpoint.embedded:
-                    endpoint = await asyncio.to_thread(stack.enter_context, serve(endpoint))
+                    endpoint = await _enter_in_thread(stack, serve(endpoint))
                 options = replace(options, endpoint=endpoint)
                 stopped = await send_missing(options, started)
             finally:
@@ -95,3 +95,14 @@ async def _run_member(member: Member, serve: Serve | None, on_start: OnStart | N
     summary.stopped_reason = stopped
     outcome.summary = summary
     return outcome
+
+
+async def _enter_in_thread(stack: contextlib.ExitStack, manager: ContextManager[Endpoint]) -> Endpoint:
+    """Enter ``manager`` (a server start: seconds of blocking) in a worker thread. Cancelled meanwhile (Ctrl-C),
+    wait for the start to finish, so that closing ``stack`` stops what it started instead of leaking it."""
+    entering = asyncio.get_running_loop().run_in_executor(None, stack.enter_context, manager)
+    try:
+        return await asyncio.shield(entering)
+    except asyncio.CancelledError:
+        await asyncio.wait([entering])
+        raise
