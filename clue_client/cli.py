@@ -23,7 +23,7 @@ from .errors import ClueError, UserError
 
 #: Command name -> module; each module defines ``add_parser(subparsers)`` and sets ``func(args) -> int``.
 COMMANDS = {"run": "run", "score": "score", "endpoints": "endpoints", "data": "data", "serve": "serve",
-            "report": "report", "compare": "report", "batch": "batch", "export": "export"}
+            "report": "report", "compare": "report", "batch": "batch", "export": "export", "merge": "merge"}
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -71,7 +71,9 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     length and tokenizer for LongHealth); a hosted endpoint with a configured model is not contacted.
     """
     from .engine.hosted_rules import request_rules
-    from .runner import build_samples, require_data, requests_for, check_credentialed, http_client, resolve_model
+    from .runner import (build_samples, check_credentialed, http_client, require_data, requests_for, resolve_model,
+                         with_repeats)
+    from .shards import in_shard
 
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
@@ -86,7 +88,9 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
             model, _ = await resolve_model(client, endpoint, None)
         frames, _ = await build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
-    by_task = {task: (frame.height, requests_for(frame, identity, request_rules(endpoint, model))[1])
+    rules = request_rules(endpoint, model)
+    by_task = {task: (frame.height, [r for r in requests_for(with_repeats(frame, options.repeats), identity, rules)[1]
+                                     if in_shard(r.key, options.shard)])
                for task, frame in frames.items()}
     return model, plan_tasks(by_task, options.out / "store.sqlite", endpoint.prices())
 

@@ -3,6 +3,7 @@
 A bar redrawn in place is unreadable in CI logs, ``nohup`` files and ``> log``, and rich prints nothing
 at all there until the end; so when stderr is not a terminal one plain line is printed at the start,
 about every ``interval_s`` and at the end. Counters come from the engine's ``EngineStats`` (read only).
+Several engines in one loop (one per endpoint) get a bar or a labelled line each.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any, Awaitable, Callable, Literal
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-__all__ = ["Mode", "choose_mode", "status_line", "track"]
+__all__ = ["Mode", "choose_mode", "status_line", "track", "track_set"]
 
 Mode = Literal["bar", "lines", "quiet"]
 OnStart = Callable[[Any, Any], None]  # (EngineStats, ReplicaPool)
+OnLabelledStart = Callable[[str, Any, Any], None]  # (label, EngineStats, ReplicaPool): one engine of several
 LINE_INTERVAL_S = 15.0
 _BAR_REFRESH_S = 0.2
 
@@ -51,17 +53,21 @@ def status_line(stats: Any, in_flight: int, now: float | None = None) -> str:
             f"{stats.retries} retries, {stats.tokens_per_s():.0f} tok/s, elapsed {_duration(elapsed)}, ETA {eta}")
 
 
-def _print_line(console: Console, state: dict[str, Any], in_flight: int | None = None) -> None:
+def _print_line(console: Console, label: str, state: dict[str, Any], in_flight: int | None = None) -> None:
     line = status_line(state["stats"], _in_flight(state["pool"]) if in_flight is None else in_flight)
-    console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{label}: {line}" if label else line, markup=False, highlight=False, soft_wrap=True)
 
 
-async def _lines(state: dict[str, Any], console: Console, interval_s: float) -> None:
-    """A line every ``interval_s`` while requests run (the start and end lines are printed by ``track``)."""
+async def _lines(states: dict[str, dict[str, Any]], console: Console, interval_s: float) -> None:
+    """A line per engine every ``interval_s`` while requests run (start and end lines are printed by ``track``);
+    an engine that has sent everything gets one more line, not one every interval while the others work."""
     while True:
         await asyncio.sleep(interval_s)
-        if "stats" in state:
-            _print_line(console, state)
+        for label, state in list(states.items()):
+            if state.get("finished"):
+                continue
+            state["finished"] = state["stats"].done >= state["stats"].total
+            _print_line(console, label, state)
 
 
 def _bar(console: Console) -> Progress:
@@ -77,13 +83,13 @@ def _bar(console: Console) -> Progress:
     )
 
 
-async def _bar_updates(state: dict[str, Any], progress: Progress) -> None:
+async def _bar_updates(states: dict[str, dict[str, Any]], progress: Progress) -> None:
     while True:
-        if "stats" in state:
+        for label, state in list(states.items()):
             stats = state["stats"]
             if "task" not in state:
-                state["task"] = progress.add_task("requests", total=stats.total or None, in_flight=0, errors=0,
-                                                  retries=0, tps=0.0)
+                state["task"] = progress.add_task(label or "requests", total=stats.total or None, in_flight=0,
+                                                  errors=0, retries=0, tps=0.0)
             progress.update(state["task"], completed=stats.done, in_flight=_in_flight(state["pool"]),
                             errors=stats.errors, retries=stats.retries, tps=stats.tokens_per_s())
         await asyncio.sleep(_BAR_REFRESH_S)
@@ -92,20 +98,27 @@ async def _bar_updates(state: dict[str, Any], progress: Progress) -> None:
 def track(run: Callable[[OnStart], Awaitable[Any]], mode: Mode, console: Console,
           interval_s: float = LINE_INTERVAL_S) -> Any:
     """``asyncio.run`` the coroutine ``run(on_start)`` while showing its progress in ``mode``."""
-    state: dict[str, Any] = {}
+    return track_set(lambda on_start: run(lambda stats, pool: on_start("", stats, pool)), mode, console, interval_s)
 
-    def on_start(stats: Any, pool: Any) -> None:
-        state["stats"], state["pool"] = stats, pool
+
+def track_set(run: Callable[[OnLabelledStart], Awaitable[Any]], mode: Mode, console: Console,
+              interval_s: float = LINE_INTERVAL_S) -> Any:
+    """Like ``track`` for several engines in one event loop (one per endpoint of ``clue run --endpoint A
+    --endpoint B``): ``on_start(label, stats, pool)`` adds a bar, or a line prefixed ``label:``, per engine."""
+    states: dict[str, dict[str, Any]] = {}
+
+    def on_start(label: str, stats: Any, pool: Any) -> None:
+        states[label] = {"stats": stats, "pool": pool}
         if mode == "lines":
-            _print_line(console, state)
+            _print_line(console, label, states[label])
 
     progress = _bar(console) if mode == "bar" else None
 
     async def main() -> Any:
         if progress is not None:
-            ticker = asyncio.create_task(_bar_updates(state, progress))
+            ticker = asyncio.create_task(_bar_updates(states, progress))
         elif mode == "lines":
-            ticker = asyncio.create_task(_lines(state, console, interval_s))
+            ticker = asyncio.create_task(_lines(states, console, interval_s))
         else:
             ticker = None
         try:
@@ -114,11 +127,11 @@ def track(run: Callable[[OnStart], Awaitable[Any]], mode: Mode, console: Console
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
-            if "stats" in state:
+            for label, state in states.items():
                 if progress is not None and "task" in state:
                     progress.update(state["task"], completed=state["stats"].done, in_flight=0)
                 elif mode == "lines":
-                    _print_line(console, state, in_flight=0)
+                    _print_line(console, label, state, in_flight=0)
 
     if progress is None:
         return asyncio.run(main())

@@ -27,11 +27,13 @@ from .engine.wire import wire_for
 from .files import replace_atomically
 from .redact import Redactor
 from .run_lock import run_lock
+from .shards import in_shard, shard_filter
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
     "score_run_dir", "resolve_model", "offline_model", "build_samples", "require_data", "requests_for", "check_rerun",
+    "with_repeats", "send_missing",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class RunOptions:
     longhealth_budget: int | str | None = None  # None: CLUE's 8k setting; N prompt tokens; "max": served context
     retry_errors: bool = False  # send stored errors again (refused and given-up alike), not only missing answers
     new_identity: bool = False  # a folder holding answers of another model or server may be run into anyway
+    repeats: int = 1  # every prompt sent this many times (repeat i >= 1 is part of the request key)
+    shard: tuple[int, int] | None = None  # (I, N): send only the requests of shard I of N (shards.py)
 
 
 @dataclass
@@ -200,14 +204,24 @@ async def build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: st
     return frames, notes
 
 
+def with_repeats(frame: pl.DataFrame, repeats: int) -> pl.DataFrame:
+    """One row per (sample, repeat) with a ``repeat`` column, repeat-major; one repeat leaves the frame as is."""
+    if repeats <= 1:
+        return frame
+    return pl.concat([frame.with_columns(pl.lit(r, pl.Int64).alias("repeat")) for r in range(repeats)])
+
+
 def requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
-    """One Request per sample. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
-    are sent once. Sampling (or the server's default, which may sample): each sample is its own draw."""
+    """One Request per row. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
+    are sent once. Sampling (or the server's default, which may sample): each sample is its own draw.
+    A ``repeat`` column (``with_repeats``) makes repeat i >= 1 a key of its own; repeat 0 keeps the plain key."""
+    repeats = frame["repeat"].to_list() if "repeat" in frame.columns else [0] * frame.height
     requests = []
-    for sample_id, messages, max_tokens in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
-                                               frame["max_tokens"].to_list()):
+    for sample_id, messages, max_tokens, repeat in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
+                                                       frame["max_tokens"].to_list(), repeats):
         draw = f"{frame['task'][0]}/{sample_id}" if rules.stochastic else None
-        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw, extra=rules.key_extra()))
+        extra = {**(rules.key_extra() or {}), **({"repeat": repeat} if repeat else {})}
+        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw, extra=extra or None))
     return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
 
 
@@ -230,6 +244,8 @@ def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models
         "limit": options.limit,
         "fold_system": options.fold_system,
         "seed": options.seed,
+        "repeats": options.repeats,
+        "shard": list(options.shard) if options.shard else None,
         "prices": endpoint.prices(),
         "max_cost": options.max_cost,
         "store": "store.sqlite",
@@ -246,7 +262,7 @@ class PreparedRun:
     endpoint: Endpoint
     model: str
     manifest: dict[str, Any]
-    requests: list[Request]  # unique by key
+    requests: list[Request]  # unique by key; only the run's shard
 
 
 def offline_model(options: RunOptions) -> str | None:
@@ -308,10 +324,10 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
     unique: dict[str, Request] = {}
-    for task_id, frame in frames.items():
-        keyed, requests = requests_for(frame, identity, request_rules(endpoint, model))
+    for task_id, frame in frames.items():  # samples/ hold every prompt, whatever the shard: merge checks them
+        keyed, requests = requests_for(with_repeats(frame, options.repeats), identity, request_rules(endpoint, model))
         replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
-        unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
+        unique.update((r.key, r) for r in requests if in_shard(r.key, options.shard))  # the same prompt twice: once
     return PreparedRun(endpoint, model, manifest, list(unique.values()))
 
 
@@ -326,9 +342,18 @@ async def run_evaluation(
 
 
 async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None) -> RunSummary:
+    stopped_reason = await send_missing(options, on_start)
+    summary = score_run_dir(options.out, options.scoring)
+    summary.stopped_reason = stopped_reason
+    return summary
+
+
+async def send_missing(options: RunOptions, on_start: Callable[[EngineStats, Any], None] | None = None) -> str | None:
+    """Prepare the run folder and send what its store lacks; why sending stopped early, if it did.
+
+    The caller holds the run folder's lock (``run_evaluation``, or several endpoints' runs in one loop)."""
     prepared = await prepare_run(options)
     endpoint, model, manifest, out = prepared.endpoint, prepared.model, prepared.manifest, options.out
-    stopped_reason = None
     with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
@@ -347,10 +372,7 @@ async def _run_locked(options: RunOptions, on_start: Callable[[EngineStats, Any]
                 manifest["finished_at" if completed else "stopped_at"] = utc_now()
                 manifest[STORED_KEY] = store.count()
                 write_manifest(out, manifest)
-            stopped_reason = engine.stats.stopped_reason
-    summary = score_run_dir(out, options.scoring)
-    summary.stopped_reason = stopped_reason
-    return summary
+            return engine.stats.stopped_reason
 
 
 def _joined_frames(run_dir: Path, manifest: dict[str, Any]) -> dict[str, pl.DataFrame]:
@@ -407,7 +429,11 @@ def _score_locked(run_dir: Path, scoring_options: Any) -> RunSummary:
                               template_opens_think=bool(manifest.get("template_opens_think")),
                               protocol=manifest.get("protocol") or DEFAULT_PROTOCOL,
                               model=str(manifest.get("model") or ""))
-    frames = {t: count_first_twice(t, f, scoring_options) for t, f in _joined_frames(run_dir, manifest).items()}
+    shard = manifest.get("shard")  # a shard's folder scores its own share of the prompts
+    own = shard_filter(tuple(shard) if shard else None)
+    # the doubled first sample is the task's first, whichever shard holds it
+    frames = {t: count_first_twice(t, f, scoring_options).filter(own)
+              for t, f in _joined_frames(run_dir, manifest).items()}
     answered = {t: f.filter(pl.col("prediction").is_not_null() | pl.col("error").is_not_null()) for t, f in frames.items()}
     scored, results = score_run(answered, scoring_options)
     n_missing = 0

@@ -2,7 +2,8 @@
 
 Each answer is committed the moment it arrives (WAL, synchronous=NORMAL: a commit is an append to the
 log, no fsync), so a ``kill -9`` loses at most the requests in flight and a rerun sends only what is
-missing. This module is the only place that writes results state.
+missing. This module is the only place that writes results state, and the one that merges stores (the
+shards of a run, ``clue merge``).
 
 What a server or a batch file answers is stored as it can be: a lone surrogate becomes U+FFFD, a token count
 that is not a whole number in SQLite's range is stored as unknown, a ``finish_reason`` that is not text is
@@ -247,6 +248,26 @@ class Store:
                                 f"{str(value)[:40]!r} ({type(value).__name__}); was it edited by hand? fix or "
                                 "delete that row (a rerun sends a deleted row again)")
         return row
+
+    def absorb(self, other: "Store") -> int:
+        """Copy every row of another run's store into this one (``clue merge``: shards hold disjoint keys).
+
+        An answer replaces an error, never the reverse, and a row already here is kept as it is, so merging
+        the same store twice changes nothing. Returns the rows copied or replaced."""
+        with self._guard(), other._guard():
+            before = self._db.total_changes
+            rows = other._db.execute(f"SELECT {', '.join(_WRITTEN)} FROM responses")
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    f"""INSERT INTO responses ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))})
+                       ON CONFLICT(key) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _WRITTEN[1:])}
+                       WHERE responses.error IS NOT NULL AND excluded.error IS NULL""", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
 
     def count(self) -> int:
         with self._guard():

@@ -19,7 +19,9 @@ headers, query and body parameters (and ``api``: "chat" or "responses").
 
 ``/v1/responses`` answers as OpenAI's Responses API does (``fake_shapes.response``, errors in OpenAI's shape;
 every fault above applies there too: ``length`` is an incomplete response, ``null`` one without a message);
-``responses_only`` plays a model OpenAI serves there only: chat completions get its 404.
+``responses_only`` plays a model OpenAI serves there only: chat completions get its 404. ``sample_from`` plays a sampling model: at temperature > 0 the n-th
+request of a prompt is answered with its n-th seeded draw from those choices (``sampled_choice``), so repeats
+of a prompt get a known spread of answers.
 
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
@@ -68,6 +70,11 @@ def default_responder(body: dict[str, Any]) -> str:
     return f"ENTAILMENT answer-{digest}"
 
 
+def sampled_choice(pid: str, draw: int, choices: tuple[str, ...], seed: int = 0) -> str:
+    """A sampling server's ``draw``-th answer (1-based) to a prompt: seeded, so a test can recompute every draw."""
+    return random.Random(f"{seed}:{pid}:{draw}").choice(choices)
+
+
 def random_first_attempt_faults(rate: float, kinds: tuple[str, ...], seed: int = 0) -> Callable[[str, int], str | None]:
     """Fault plan: a seeded share ``rate`` of prompts fail their first attempt with one of ``kinds``."""
 
@@ -114,6 +121,9 @@ class FakeServer:
     stale_closes: int = 0  # requests dropped because their connection had been idle too long
     echo_auth: bool = False  # error bodies quote the Authorization header, as some proxies do
     responses_only: bool = False  # chat completions answer OpenAI's 404 for a Responses-only model
+    sample_from: tuple[str, ...] = ()  # sampling mode: each answer drawn from these (see sampled_choice)
+    sample_seed: int = 0
+    answer_times: list[float] = field(default_factory=list)  # time.monotonic() of every 200 answer
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -333,7 +343,7 @@ class FakeServer:
             if api == "responses":
                 return web.json_response(fake_shapes.responses_overflow(), status=400)
             return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
-        thought, answer, finish, thought_n, answer_n = self._draft(body, max_tokens)
+        thought, answer, finish, thought_n, answer_n = self._draft(body, max_tokens, pid)
         if api == "responses":
             written = None if (thought and not answer) or fault == "null" else answer
             payload = fake_shapes.response(pid, body, thought, written, finish == "length" or fault == "length",
@@ -355,12 +365,21 @@ class FakeServer:
         if fault == "truncated":
             return web.Response(text=raw[: len(raw) // 2], content_type="application/json")
         self.answered[pid] += 1
+        self.answer_times.append(time.monotonic())
         return web.Response(text=raw, content_type="application/json")
 
-    def _draft(self, body: dict[str, Any], limit: int) -> tuple[str, str, str, int, int]:
+    def _respond(self, body: dict[str, Any], pid: str) -> str:
+        """The answer text: the responder's, or in sampling mode the prompt's next draw (at temperature 0 always
+        its first, as greedy decoding gives one answer)."""
+        if not self.sample_from:
+            return self.responder(body)
+        draw = self.requests[pid] if float(body.get("temperature") or 0.0) > 0 else 1
+        return sampled_choice(pid, draw, self.sample_from, self.sample_seed)
+
+    def _draft(self, body: dict[str, Any], limit: int, pid: str) -> tuple[str, str, str, int, int]:
         """Thoughts (for a thinking shape; "" otherwise) then the answer, both inside ``limit`` tokens, the finish
         reason and their token counts. A thinking shape with an empty answer: the limit ended the thinking."""
-        answer_ids = self.token_ids(self.responder(body))
+        answer_ids = self.token_ids(self._respond(body, pid))
         thought_ids = [] if self.shape == "plain" else self.token_ids(self.thought(body))[:limit]
         ids = answer_ids[:max(0, limit - len(thought_ids))]
         finish = "length" if len(ids) < len(answer_ids) else "stop"
@@ -431,9 +450,10 @@ def main() -> None:
     parser.add_argument("--retry-after", default="0", help="Retry-After header of a 429 fault")
     parser.add_argument("--slow", type=float, default=2.0, help="seconds a 'slow' fault stalls")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="fake-model", help="the model id /v1/models lists")
     args = parser.parse_args()
     server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length,
-                        retry_after=args.retry_after, slow_s=args.slow)
+                        retry_after=args.retry_after, slow_s=args.slow, model=args.model)
     if args.fault_rate:
         server.fault_for = random_first_attempt_faults(args.fault_rate, tuple(args.faults.split(",")), args.seed)
     server.start()

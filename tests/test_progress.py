@@ -61,3 +61,28 @@ def test_quiet_prints_nothing() -> None:
     buffer = io.StringIO()
     assert track(run, "quiet", Console(file=buffer), interval_s=0.01) == "done"
     assert buffer.getvalue() == ""
+
+
+def test_several_engines_a_labelled_line_each_and_a_finished_one_falls_quiet() -> None:
+    """Engine a is done at once, b takes 0.6 s: lines every 0.1 s name their engine; a's stop once it is done."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from clue_client.progress import track_set
+
+    async def run(on_start) -> str:
+        a, b = EngineStats(total=2), EngineStats(total=2)
+        on_start("a", a, SimpleNamespace(replicas=[]))
+        on_start("b", b, SimpleNamespace(replicas=[]))
+        a.done = 2
+        await asyncio.sleep(0.6)
+        b.done = 2
+        return "both"
+
+    buffer = io.StringIO()
+    assert track_set(run, "lines", Console(file=buffer, width=200), interval_s=0.1) == "both"
+    lines = buffer.getvalue().splitlines()
+    a_lines, b_lines = [x for x in lines if x.startswith("a: ")], [x for x in lines if x.startswith("b: ")]
+    assert len(a_lines) + len(b_lines) == len(lines)
+    assert len(a_lines) == 3, a_lines  # at the start, once when seen done, at the end
+    assert len(b_lines) >= 5 and b_lines[-1].startswith("b: requests 2/2 done")

@@ -65,7 +65,7 @@ def export_command(args: argparse.Namespace) -> int:
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
                          model=args.model, limit=args.limit, fold_system=args.fold_system,
                          longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check,
-                         new_identity=args.new_identity)
+                         new_identity=args.new_identity, repeats=args.repeats)
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

@@ -111,6 +111,8 @@ def _caption(results: dict[str, Any]) -> str | None:
 
     decoding = decoding_note(results.get("decoding") or {})
     lines = [f"{decoding}: not CLUE's setting, state it beside these scores"] if decoding else []
+    if (repeats := _repeats_caption(results)) is not None:
+        lines.append(repeats)
     return "\n".join(lines) or None
 
 
@@ -182,6 +184,18 @@ def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2 (see ``results_view``)."""
     for part in results_view(results, stdout):
         stdout.print(part, markup=False)
+
+
+def _repeats_caption(results: dict[str, Any]) -> str | None:
+    """``--repeats K``: scores are means over repeats; the sd across repeats of each task and level."""
+    from ..reports.terminal import repeats_note
+
+    note = repeats_note(int(results.get("repeats") or 1), (results.get("decoding") or {}).get("sampling"))
+    if note is None:
+        return None
+    sds = [(t, r.get("sd")) for t, r in results.get("tasks", {}).items()]
+    sds += [(lv.replace("level", "Level "), sd) for lv, sd in (results.get("levels_sd") or {}).items()]
+    return note + "; sd: " + ", ".join(f"{name} {_pct(sd)}" for name, sd in sds)
 
 
 def print_rejected(rejected: list[tuple[str, str, str]], excluded: bool, console: Console) -> None:

@@ -64,7 +64,10 @@ longhealth_budget.__name__ = "N|max"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="evaluate an endpoint on CLUE tasks")
-    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="endpoint name from endpoints.toml, or a URL (default: local)")
+    p.add_argument("--endpoint", action="append", metavar="NAME|URL",
+                   help="endpoint name from endpoints.toml, or a URL (default: local); repeat it, or give a comma "
+                        "list, to run the same tasks against several endpoints at once into OUT/<endpoint>/")
+    add_set_flags(p)
     p.add_argument("--model", help="model id (default: the endpoint's, else the server's first /v1/models id)")
     p.add_argument("--no-model-check", action="store_true",
                    help="take --model as given even when the server's /models does not list it")
@@ -99,8 +102,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
+def add_set_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of several endpoints at once (``--baseline``) and of shards (``--shard``)."""
+    parser.add_argument("--baseline", metavar="NAME",
+                        help="with several --endpoint: the one the others are compared with (default: the first)")
+    parser.add_argument("--shard", type=shard_type, metavar="I/N",
+                        help="send only shard I of N of the requests (chosen by request key); join the shards' "
+                             "run folders with `clue merge`")
+
+
+def shard_type(text: str) -> tuple[int, int]:
+    from ..shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--shard: ")) from None
+
+
+def endpoint_names(given: list[str] | None) -> list[str]:
+    """``--endpoint a --endpoint b,c`` → [a, b, c]; none given: the embedded ``local`` endpoint."""
+    names = [name.strip() for item in given or [DEFAULT_ENDPOINT] for name in item.split(",") if name.strip()]
+    if not names:
+        raise UserError("--endpoint: no endpoint given")
+    return names
+
+
+#: More repeats than this is a typo (each is a full run's requests).
+MAX_REPEATS = 1000
+
+
 def add_request_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that change what every request asks for (so they are part of its key), shared with batch export."""
+    parser.add_argument("--repeats", type=number(int, low=1, high=MAX_REPEATS), default=1, metavar="K",
+                        help="send every prompt K times (scores: mean over repeats ± sd; default 1)")
     parser.add_argument("--reasoning-budget", type=number(int, low=0, high=MAX_REASONING_BUDGET), metavar="N",
                         help="add N tokens to every task's max_tokens for a thinking model's thoughts "
                              "(endpoint key reasoning_budget; CLUE's limits are answer budgets)")
@@ -194,6 +229,14 @@ def run_command(args: argparse.Namespace) -> int:
     from ..tasks import parse_tasks
 
     console.quiet = args.quiet
+    names = endpoint_names(args.endpoint)
+    if len(names) > 1:  # an eval set: its own module, a normal run folder per endpoint
+        from .run_set import run_set
+
+        return run_set(args, names)
+    if args.baseline is not None:
+        raise UserError("--baseline: compares several --endpoint; only one was given")
+    args.endpoint = names[0]
     endpoint = _endpoint(args)
     tasks = parse_tasks(args.tasks)
     floors = parse_floors(args.fail_under, [t.id for t in tasks])
@@ -219,7 +262,7 @@ def run_command(args: argparse.Namespace) -> int:
             concurrency=concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
             model_check=not args.no_model_check,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
-            new_identity=args.new_identity,
+            new_identity=args.new_identity, repeats=args.repeats, shard=args.shard,
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)

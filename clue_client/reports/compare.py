@@ -8,7 +8,8 @@ within whole groups (ROUGE/BERTScore/UMLS/ICD tasks, and LongHealth, whose promp
 Level 1 and Level 2 (the mean of their three task scores) get the same treatment: their bootstrap and
 permutation replicates are the means of the three tasks' replicates (each task resampled on its own paired
 samples, as scoring's level CIs are). P-values are Holm-corrected across tasks and levels together.
-Differences in data, prompts or sampling are flagged, not hidden.
+Differences in data, prompts or sampling are flagged, not hidden. A run that sent every prompt K times
+(``--repeats``) enters with one row per sample: its metrics averaged over the K answers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "manifest_warnings",
     "default_scorer",
     "sample_differences",
+    "sample_means",
 ]
 
 #: ``task_score(task_id, scored_frame) -> score in % or None`` (clue_client.scoring's signature).
@@ -288,8 +290,32 @@ def _scores(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(n_valid > 0, 100.0 * filled / n_valid, np.nan)
 
 
+def sample_means(frame: pl.DataFrame, task: str | None = None) -> pl.DataFrame:
+    """A run with repeats (one row per sample and repeat) as one row per sample: each metric its mean over the
+    sample's scored repeats, answered and scored when any repeat was. A run without repeats is returned as is."""
+    if "repeat" not in frame.columns or frame["repeat"].n_unique() < 2:
+        return frame
+    metrics = set(metric_columns(frame, task))
+    scored = pl.col("error").is_null() if "error" in frame.columns else pl.lit(True)
+    columns = []
+    for name in frame.columns:
+        if name in ("sample_id", "repeat"):
+            continue
+        if name in metrics:
+            columns.append(pl.col(name).filter(scored).mean())
+        elif name == "prediction":
+            columns.append(pl.col(name).drop_nulls().first())
+        elif name == "error":
+            columns.append(pl.when(scored.any()).then(pl.lit(None, pl.Utf8)).otherwise(pl.col(name).first()).alias(name))
+        else:
+            columns.append(pl.col(name).first())
+    return frame.group_by("sample_id", maintain_order=True).agg(columns).select(
+        [c for c in frame.columns if c != "repeat"])
+
+
 def _compare_task(task: str, a: pl.DataFrame, b: pl.DataFrame, scorer: ScoreFn,
                   resamples: int, seed: int, fast: bool = True) -> TaskComparison:
+    a, b = sample_means(a, task), sample_means(b, task)  # repeats: samples are paired by their mean
     metrics_a, metrics_b = set(metric_columns(a, task)), set(metric_columns(b, task))
     only = tuple(sorted(metrics_a ^ metrics_b))
     pa, pb = paired_rows(a, b)
@@ -374,6 +400,9 @@ def manifest_warnings(a: Run, b: Run) -> list[str]:
         va, vb = ma.raw.get(key) or None, mb.raw.get(key) or None
         if va != vb:
             notes.append(f"{key.replace('_', ' ')} differs: {_describe(va)} in A, {_describe(vb)} in B")
+    ka, kb = ma.raw.get("repeats") or 1, mb.raw.get("repeats") or 1
+    if ka != kb:
+        notes.append(f"repeats differ: {ka} answer(s) per prompt in A, {kb} in B (samples are paired by their mean)")
     return notes
 
 

@@ -146,7 +146,8 @@ def _leaderboard(runs: Sequence[Run], published: Sequence[Published]) -> str:
         else:
             source = f"run ({protocol_label(row.run)})" if row.run else "run"
         cells = ["–" if row.rank is None else str(row.rank), _e(row.label), _e(source)]
-        cells += [_e(fmt_score(getattr(row.results, lvl), row.results.levels_ci95.get(lvl))) for lvl in LEVEL_TASKS]
+        cells += [_e(fmt_score(getattr(row.results, lvl), row.results.levels_ci95.get(lvl), row.results.levels_sd.get(lvl)))
+                  for lvl in LEVEL_TASKS]
         for task in tasks:
             result = row.results.tasks.get(task)
             cells.append("—" if result is None else _e(fmt_score(result.score)) + ("*" if result.partial else ""))
@@ -186,7 +187,7 @@ def _task_tables(runs: Sequence[Run]) -> str:
                 continue
             cells = ["n/a" if r.metrics.get(m) is None else f"{100 * r.metrics[m]:.2f}" for m in metrics]
             rows.append([_e(label), str(r.n), f'<span class="{"bad" if r.n_errors else ""}">{r.n_errors}</span>',
-                         *cells, _e(fmt_score(r.score, r.ci95)),
+                         *cells, _e(fmt_score(r.score, r.ci95, r.sd)),
                          f'<span class="bad">{_e(", ".join(r.partial))}</span>' if r.partial else ""])
         parts.append(f'<h3 id="task-{_e(task)}">{_e(task)}</h3>'
                      + _table(["run", "n scored", "errors", *metrics, "score [95% CI]", "missing metrics"], rows))

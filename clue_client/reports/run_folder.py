@@ -48,7 +48,7 @@ BASE_COLUMNS: frozenset[str] = frozenset(
         "task", "sample_id", "group_id", "messages", "max_tokens", "reference", "lh_task", "truncated",
         "cut_tokens", "key", "prediction", "error", "finish_reason", "prompt_tokens", "completion_tokens",
         "latency_s", "attempts", "rejected", "replica", "raw_content", "reasoning", "reasoning_tokens",
-        "reasoning_truncated", "counted",
+        "reasoning_truncated", "counted", "repeat",
     }
 )
 
@@ -88,6 +88,8 @@ class TaskResult:
     n_bertscore_cut: int = 0  # BERTScore pairs longer than the model's 512 positions, scored on 512 tokens
     n_truncated: int = 0  # answers cut off at max_tokens (scored as they are)
     n_empty: int = 0  # empty answers (scored as they are)
+    sd: float | None = None  # --repeats K: sd of the task score across repeats (score is their mean)
+    repeats: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ class Results:
     levels_partial: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # level -> its partial tasks
     decoding: Mapping[str, Any] = field(default_factory=dict)  # sampling, reasoning budget and effort
     protocol: str = "2025"  # results.json's "protocol"; runs from before protocols existed are CLUE 2025
+    repeats: int = 1  # answers per prompt (--repeats); scores are means over them
+    levels_sd: Mapping[str, float | None] = field(default_factory=dict)  # level -> sd across repeats
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +253,8 @@ def _parse_task(task: str, entry: Any, path: Path) -> TaskResult:
         partial=_texts(entry.get("partial"), f"{where}.partial"),
         missing={str(k): str(v) for k, v in _mapping(entry.get("missing"), f"{where}.missing").items()},
         **counts,
+        sd=_number(entry.get("sd"), f"{where}.sd"),
+        repeats=_count(entry.get("repeats"), f"{where}.repeats") or 1,
     )
 
 
@@ -268,6 +274,9 @@ def _parse_results(data: Mapping[str, Any], path: Path) -> Results:
         levels_partial={lvl: _texts(names, f"{path}: levels_partial.{lvl}") for lvl, names in levels_partial.items()},
         decoding=dict(data.get("decoding") or {}) if isinstance(data.get("decoding"), dict) else {},
         protocol=_text(data.get("protocol"), f"{path}: protocol") or DEFAULT_PROTOCOL,
+        repeats=_count(data.get("repeats"), f"{path}: repeats") or 1,
+        levels_sd={lvl: _number(v, f"{path}: levels_sd.{lvl}")
+                   for lvl, v in _mapping(data.get("levels_sd"), f"{path}: levels_sd").items()},
     )
 
 

@@ -31,7 +31,9 @@ __all__ = [
     "replica_table",
     "run_notes",
     "decoding_note",
+    "repeats_note",
     "comparison_table",
+    "baseline_table",
     "print_report",
     "print_comparison",
 ]
@@ -39,18 +41,18 @@ __all__ = [
 LEVEL_NAMES = {"level1": "Level 1", "level2": "Level 2"}
 
 
-def fmt_score(score: float | None, ci: tuple[float, float] | None = None) -> str:
-    """``52.36 [50.10, 54.62]``; ``n/a`` when there is no score."""
+def fmt_score(score: float | None, ci: tuple[float, float] | None = None, sd: float | None = None) -> str:
+    """``52.36 [50.10, 54.62]`` (with repeats ``52.36 ± 1.20 [50.10, 54.62]``); ``n/a`` when there is no score."""
     if score is None:
         return "n/a"
-    return f"{score:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    return f"{score:.2f}" + (f" ± {sd:.2f}" if sd is not None else "") + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
-def _short(score: float | None, ci: tuple[float, float] | None) -> str:
-    """Compact cell for wide tables: ``52.36 [50.1–54.6]``."""
+def _short(score: float | None, ci: tuple[float, float] | None, sd: float | None = None) -> str:
+    """Compact cell for wide tables: ``52.36 [50.1–54.6]`` (with repeats ``52.36±1.2 [50.1–54.6]``)."""
     if score is None:
         return "n/a"
-    return f"{score:.2f}" + (f" [{ci[0]:.1f}–{ci[1]:.1f}]" if ci else "")
+    return f"{score:.2f}" + (f"±{sd:.1f}" if sd is not None else "") + (f" [{ci[0]:.1f}–{ci[1]:.1f}]" if ci else "")
 
 
 def fmt_cost(cost: float | None) -> str:
@@ -71,15 +73,17 @@ def _task_cell(result: TaskResult | None, ci: bool = True) -> str:
     """Score and CI (or the score to one decimal); ``*`` marks missing metrics and ``!`` errored samples."""
     if result is None:
         return "—"
-    return ((_short(result.score, result.ci95) if ci else _one_decimal(result.score))
+    return ((_short(result.score, result.ci95, result.sd) if ci else _one_decimal(result.score))
             + ("*" if result.partial else "") + ("!" if result.n_errors else ""))
 
 
-def score_table(runs: Sequence[Run]) -> Table:
-    """Tasks as rows, runs as columns, then Level 1 and Level 2."""
-    table = Table(title="CLUE scores (%, 95% CI)", caption="* metrics missing  ! errored samples (see notes)")
+def score_table(runs: Sequence[Run], labels: Sequence[str] | None = None) -> Table:
+    """Tasks as rows, runs as columns (headed ``labels``, default the models), then Level 1 and Level 2."""
+    repeated = any(run.results.repeats > 1 for run in runs)
+    table = Table(title="CLUE scores (%, 95% CI)", caption="* metrics missing  ! errored samples (see notes)"
+                  + ("  ±: sd across repeats (the score is their mean)" if repeated else ""))
     table.add_column("task")
-    for label, run in zip(run_labels(list(runs)), runs):
+    for label, run in zip(labels or run_labels(list(runs)), runs):
         table.add_column(escape(label) + (" (unfinished)" if run.unfinished else ""), justify="right")
     table.add_row("protocol", *(protocol_label(run) for run in runs))
     table.add_section()
@@ -87,7 +91,8 @@ def score_table(runs: Sequence[Run]) -> Table:
         table.add_row(task, *(_task_cell(run.results.tasks.get(task)) for run in runs))
     table.add_section()
     for level in LEVEL_TASKS:
-        cells = [_short(getattr(run.results, level), run.results.levels_ci95.get(level)) for run in runs]
+        cells = [_short(getattr(run.results, level), run.results.levels_ci95.get(level), run.results.levels_sd.get(level))
+                 for run in runs]
         table.add_row(LEVEL_NAMES[level], *cells, style="bold")
     return table
 
@@ -163,6 +168,16 @@ def decoding_note(decoding: Mapping[str, Any]) -> str | None:
     return "; ".join(parts) or None
 
 
+def repeats_note(repeats: int, sampling: Any) -> str | None:
+    """With ``--repeats K``: what a score is, and whether the decoding was greedy (then repeats differ only
+    where the server is not deterministic, as hosted APIs are not even at temperature 0)."""
+    if repeats < 2:
+        return None
+    greedy = isinstance(sampling, Mapping) and float(sampling.get("temperature", 0.0)) == 0.0
+    how = "greedy decoding (temperature 0)" if greedy else "sampled decoding"
+    return f"{repeats} answers per prompt, {how}: scores are means over repeats, ± their sd; CIs resample whole samples"
+
+
 def _run_decoding(run: Run) -> Mapping[str, Any]:
     raw = run.manifest.raw
     return {"sampling": run.manifest.sampling, "reasoning_budget": raw.get("reasoning_budget"),
@@ -187,16 +202,18 @@ def replica_table(runs: Sequence[Run]) -> Table | None:
     return table
 
 
-def run_notes(runs: Sequence[Run]) -> list[str]:
+def run_notes(runs: Sequence[Run], labels: Sequence[str] | None = None) -> list[str]:
     """Plain statements of what is missing or failed, one per run and task."""
     notes = []
-    for label, run in zip(run_labels(list(runs)), runs):
+    for label, run in zip(labels or run_labels(list(runs)), runs):
         if run.unfinished:
             notes.append(f"{label}: {run.unfinished}")
             if not run.results.tasks:
                 continue  # nothing scored: no per-task notes to give
         if (decoding := decoding_note(_run_decoding(run))) is not None:
             notes.append(f"{label}: {decoding} (CLUE used greedy decoding and answer budgets only)")
+        if (repeated := repeats_note(run.results.repeats, run.manifest.sampling)) is not None:
+            notes.append(f"{label}: {repeated}")
         for task in report_tasks(runs):
             result = run.results.tasks.get(task)
             if result is None:
@@ -282,17 +299,49 @@ def comparison_table(comparison: Comparison, alpha: float = 0.05) -> Table:
     for name in ("task", "n", "A", "B", "B − A", "95% CI", "p", "p Holm", "test"):
         table.add_column(name, justify="left" if name in ("task", "test") else "right", no_wrap=name == "task",
                          overflow="fold")
-    levels = {LEVEL_NAMES[lv]: c for lv, c in comparison.levels.items() if c is not None}
+    levels = _compared_levels(comparison)
     for i, (task, c) in enumerate([*comparison.tasks.items(), *levels.items()]):
         if i == len(comparison.tasks) and levels:
             table.add_section()
-        style = "bold" if task in levels else None
-        if c.delta is not None and c.p_holm is not None and c.p_holm < alpha:
-            style = ("bold " if task in levels else "") + ("green" if c.delta > 0 else "red")
-        ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else "–"
-        table.add_row(task, str(c.n_paired), fmt_score(c.score_a), fmt_score(c.score_b),
-                      "n/a" if c.delta is None else f"{c.delta:+.2f}", ci, _fmt_p(c.p_value), _fmt_p(c.p_holm),
-                      TEST_NAMES.get(c.test, c.test), style=style)
+        delta, ci = _delta_cells(c)
+        table.add_row(task, str(c.n_paired), fmt_score(c.score_a), fmt_score(c.score_b), delta, ci, _fmt_p(c.p_value),
+                      _fmt_p(c.p_holm), TEST_NAMES.get(c.test, c.test), style=_style(c, alpha, task in levels))
+    return table
+
+
+def _compared_levels(comparison: Comparison) -> dict[str, Any]:
+    return {LEVEL_NAMES[lv]: c for lv, c in comparison.levels.items() if c is not None}
+
+
+def _delta_cells(c: Any) -> tuple[str, str]:
+    """``+1.23`` and ``[-0.5, +3.0]`` of one paired result (``n/a`` and ``–`` when there is none)."""
+    return ("n/a" if c.delta is None else f"{c.delta:+.2f}"), (f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else "–")
+
+
+def _style(c: Any, alpha: float, level: bool) -> str | None:
+    """Bold for a level; green/red where B is significantly better/worse after Holm's correction."""
+    style = "bold" if level else None
+    if c.delta is not None and c.p_holm is not None and c.p_holm < alpha:
+        style = ("bold " if level else "") + ("green" if c.delta > 0 else "red")
+    return style
+
+
+def baseline_table(comparisons: Mapping[str, Comparison], baseline: str, alpha: float = 0.05) -> Table:
+    """Every endpoint of a set against the baseline, as ``clue compare BASELINE ENDPOINT`` tests it: a section
+    per endpoint, a row per task and level (B − A on paired samples, its CI, Holm-corrected p)."""
+    table = Table(title=escape(f"Paired comparison with the baseline (A = {baseline}, B = each endpoint)"),
+                  box=box.SIMPLE_HEAD, pad_edge=False, caption=f"green/red: B significantly better/worse than A "
+                  f"(Holm p < {alpha:g} over each endpoint's tasks and levels, as clue compare)")
+    for name in ("endpoint", "task", "n", "A", "B", "B − A", "95% CI", "p Holm"):
+        table.add_column(name, justify="left" if name in ("endpoint", "task") else "right", no_wrap=name == "task")
+    for i, (label, comparison) in enumerate(comparisons.items()):
+        if i:
+            table.add_section()
+        levels = _compared_levels(comparison)
+        for task, c in [*comparison.tasks.items(), *levels.items()]:
+            delta, ci = _delta_cells(c)
+            table.add_row(escape(label), task, str(c.n_paired), _one_decimal(c.score_a), _one_decimal(c.score_b), delta,
+                          ci, _fmt_p(c.p_holm), style=_style(c, alpha, task in levels))
     return table
 
 

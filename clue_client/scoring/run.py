@@ -13,6 +13,7 @@ from .persample import sample_metrics
 from .postprocess import post_process_frame
 from .protocol import LEVELS, TASK_IDS, TASKS
 from .rejected import PARTIAL_MARK, REJECTED, n_rejected, settle_rejected
+from .repeats import level_repeat_summary, repeat_summary
 from .stats import bootstrap_scores, ci95, level_replicates
 
 __all__ = ["score_run", "score_task"]
@@ -117,6 +118,8 @@ def score_run(
             "partial": partial,
             "missing": missing,
         }
+        if (repeated := repeat_summary(task, frame, options)) is not None:  # --repeats K: the mean over repeats
+            tasks[task].update(repeated)
     scores = {t: r["score"] for t, r in tasks.items()}
     levels = level_scores(scores)
     level_reps = level_replicates({t: reps.get(t) for t in TASK_IDS})
@@ -129,4 +132,7 @@ def score_run(
             lv: [t for t in LEVELS[lv] if t in tasks and tasks[t]["partial"]] for lv in levels
         },
     }
+    if (repeats := max((r.get("repeats", 1) for r in tasks.values()), default=1)) > 1:
+        results["repeats"] = repeats
+        results["levels_sd"] = level_repeat_summary(tasks)
     return scored, results
