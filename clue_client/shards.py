@@ -25,12 +25,13 @@ _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 def parse_shard(text: str) -> Shard:
     """``"2/3"`` → (2, 3); anything else is a one-line user error."""
-    match = _SPEC.fullmatch(text)
+    shown = text if len(text) <= 24 else text[:20] + "..."  # never echo a 5,000-digit typo back
+    match = _SPEC.fullmatch(text) if len(text) <= 24 else None
     if match is None:
-        raise UserError(f"--shard: '{text}' is not I/N (e.g. 2/3: the second of three shards)")
+        raise UserError(f"--shard: '{shown}' is not I/N (e.g. 2/3: the second of three shards)")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise UserError(f"--shard: '{text}': I must be between 1 and N (N at least 1)")
+        raise UserError(f"--shard: '{shown}': I must be between 1 and N (N at least 1)")
     return index, count
 
 
