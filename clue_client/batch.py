@@ -11,9 +11,12 @@ Export builds the run folder exactly as ``clue run`` does (``prepare_run``: same
 and writes only the requests the store does not hold yet, so export → batch → import can repeat until
 nothing is missing, and an online ``clue run`` on the same folder resumes what is left.
 
-Import rebuilds each Request from ``samples/<task>.parquet`` (messages, ``key``) and the manifest's
-request rules (sampling, max tokens field, reasoning budget, extra_body), so it needs nothing but the run
-folder. Each line's HTTP outcome is classified by ``outcome.py`` like an online answer: transient errors
+Import rebuilds each Request from ``samples/<task>.parquet`` (messages, ``key``; a client-rendered
+protocol's raw ``prompt`` and per-sample ``params``) and the manifest's request rules (sampling, max tokens
+field, reasoning budget, extra_body), so it needs nothing but the run folder.
+
+Under CLUE 2024 (prompts rendered on the client) the lines go to ``/v1/completions`` with a raw prompt (vLLM's
+``run_batch``; truncation as ``truncate_prompt_tokens``), and their answers are read as text completions. Each line's HTTP outcome is classified by ``outcome.py`` like an online answer: transient errors
 are stored as retryable (a resume re-sends them), request errors (HTTP 400: too long) as final.
 """
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -31,8 +34,9 @@ from .errors import ServerUnreachable, UserError
 from .engine.hosted_rules import RequestRules
 from .engine.outcome import Action, Outcome, classify_status, parse_completion
 from .engine.request import Request, Result
+from .engine.wire import CHAT, COMPLETIONS, VLLM_COMPLETIONS, Wire
 from .files import replace_atomically
-from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
+from .runner import RunOptions, RunSummary, offline_model, prepare_run, sample_inputs, score_run_dir
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 
@@ -44,17 +48,19 @@ __all__ = [
 
 REQUESTS_FILE = "batch_requests.jsonl"
 CHAT_URL = "/v1/chat/completions"
+COMPLETIONS_URL = "/v1/completions"
 BATCH_REPLICA = "batch"  # the ``replica`` recorded for answers that came from a batch file
 
 
 # ---- export ----------------------------------------------------------------------------------------
-def request_line(request: Request, model: str) -> str:
-    """One batch input line (no trailing newline)."""
-    return json.dumps({"custom_id": request.key, "method": "POST", "url": CHAT_URL, "body": request.body(model)},
+def request_line(request: Request, model: str, wire: Wire = CHAT) -> str:
+    """One batch input line (no trailing newline): a chat request, or a raw-prompt completion."""
+    url = CHAT_URL if wire.name == CHAT.name else COMPLETIONS_URL
+    return json.dumps({"custom_id": request.key, "method": "POST", "url": url, "body": wire.body(request, model)},
                       ensure_ascii=False)
 
 
-def write_requests_file(path: Path, requests: Iterable[Request], model: str) -> int:
+def write_requests_file(path: Path, requests: Iterable[Request], model: str, wire: Wire = CHAT) -> int:
     """Write the JSONL atomically (temp file + rename); returns the number of lines."""
     n = 0
 
@@ -62,7 +68,7 @@ def write_requests_file(path: Path, requests: Iterable[Request], model: str) -> 
         nonlocal n
         with tmp.open("w", encoding="utf-8") as out:
             for request in requests:
-                out.write(request_line(request, model) + "\n")
+                out.write(request_line(request, model, wire) + "\n")
                 n += 1
 
     replace_atomically(path, write)
@@ -94,10 +100,15 @@ async def _export_locked(options: RunOptions) -> ExportReport:
     except ServerUnreachable as exc:
         raise ServerUnreachable(f"{exc} (batch export needs the server only to learn the model id or to count "
                                 "LongHealth tokens: with --model and without longhealth it never calls it)") from None
+    wire = prepared.wire or CHAT
+    if wire not in (CHAT, VLLM_COMPLETIONS):
+        raise UserError(f"batch files carry chat requests or vLLM raw-prompt completions; under --protocol "
+                        f"{prepared.manifest.get('protocol')} this {prepared.manifest.get('server_kind')} server takes "
+                        f"{wire.name} requests: run `clue run` against it instead")
     with Store(options.out / "store.sqlite", expected=prepared.manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
     path = options.out / REQUESTS_FILE
-    written = write_requests_file(path, pending, prepared.model)
+    written = write_requests_file(path, pending, prepared.model, wire)
     manifest = prepared.manifest
     manifest["batch_export"] = {"requests_file": REQUESTS_FILE, "requests": written, "exported_at": utc_now()}
     write_manifest(options.out, manifest)
@@ -118,8 +129,9 @@ def _error_body(error: Any) -> bytes:
     return json.dumps(error).encode("utf-8")
 
 
-def outcome_of(record: dict[str, Any]) -> Outcome:
-    """Classify one output record the way an online exchange is classified; ValueError when malformed."""
+def outcome_of(record: dict[str, Any], parse: Callable[[bytes], Outcome] = parse_completion) -> Outcome:
+    """Classify one output record the way an online exchange is classified (``parse``: how the run's API
+    reads a 2xx body); ValueError when malformed."""
     response, error = record.get("response"), record.get("error")
     if isinstance(response, dict):
         status = response.get("status_code")
@@ -129,7 +141,7 @@ def outcome_of(record: dict[str, Any]) -> Outcome:
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise ValueError(f"HTTP {status} response without a JSON object body")
-            return parse_completion(json.dumps(body).encode("utf-8"))
+            return parse(json.dumps(body).encode("utf-8"))
         return classify_status(status, {}, _error_body(body if body is not None else error))
     if response is not None:
         raise ValueError("response is neither an object nor null")
@@ -141,7 +153,7 @@ def outcome_of(record: dict[str, Any]) -> Outcome:
     return Outcome(Action.RETRY, f"batch error: {str(error)[:300]}")
 
 
-def parse_output_line(text: str) -> OutputLine:
+def parse_output_line(text: str, parse: Callable[[bytes], Outcome] = parse_completion) -> OutputLine:
     """One output line → its custom_id and classified outcome; ValueError (the reason) when malformed."""
     try:
         record = json.loads(text)
@@ -152,7 +164,7 @@ def parse_output_line(text: str) -> OutputLine:
     custom_id = record.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
         raise ValueError("no custom_id")
-    return OutputLine(custom_id, outcome_of(record))
+    return OutputLine(custom_id, outcome_of(record, parse))
 
 
 def result_from(key: str, outcome: Outcome) -> Result:
@@ -176,9 +188,10 @@ def run_requests(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Request]:
         path = run_dir / "samples" / f"{task_id}.parquet"
         if not path.is_file():
             raise UserError(f"{path}: missing; was {run_dir} written by `clue run` or `clue batch export`?")
-        frame = pl.read_parquet(path, columns=["key", "messages", "max_tokens"])
-        for key, messages, max_tokens in frame.iter_rows():
-            requests[key] = Request(key, tuple(messages), rules.params(int(max_tokens)))
+        frame = pl.read_parquet(path)
+        for key, messages, max_tokens, (prompt, params, _) in zip(
+                frame["key"].to_list(), frame["messages"].to_list(), frame["max_tokens"].to_list(), sample_inputs(frame)):
+            requests[key] = Request(key, tuple(messages), {**rules.params(int(max_tokens)), **params}, prompt)
     return requests
 
 
@@ -226,10 +239,11 @@ def _import_locked(run_dir: Path, output: Path, scoring_options: Any) -> ImportR
     report = ImportReport(output)
     parsed: list[OutputLine] = []
     seen: set[str] = set()
+    parse = COMPLETIONS.parse if manifest.get("wire") == COMPLETIONS.name else parse_completion
     for number, text in _lines(output):
         report.lines += 1
         try:
-            line = parse_output_line(text)
+            line = parse_output_line(text, parse)
         except ValueError as exc:
             report.skipped.append(LineProblem(number, f"malformed: {exc}"))
             continue

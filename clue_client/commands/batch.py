@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ..errors import UserError
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags
+from .run import LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags, protocol_options
 
 if TYPE_CHECKING:  # the batch and runner modules load when the command runs, not for clue --help
     from ..batch import ExportReport, ImportReport
@@ -64,8 +64,8 @@ def export_command(args: argparse.Namespace) -> int:
     from ..runner import RunOptions
 
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
-                         model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check)
+                         model=args.model, limit=args.limit, longhealth_budget=args.longhealth_budget,
+                         model_check=not args.no_model_check, **protocol_options(args))
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

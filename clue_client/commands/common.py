@@ -76,13 +76,23 @@ def _ci(ci: list[float | None] | None) -> str:
     return "-" if not ci or ci[0] is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
+def protocol_note(name: str | None) -> str:
+    """One short line naming the CLUE protocol the answers were produced under (a run older than the choice: 2025)."""
+    from ..protocols import get_protocol
+
+    protocol = get_protocol(name)
+    return f"protocol {protocol.name}: {protocol.source}"
+
+
 def print_results(results: dict[str, Any]) -> None:
     """Task scores with CIs, sample counts and what is partial; then Level 1 / Level 2."""
     from ..reports.terminal import decoding_note
 
     decoding = decoding_note(results.get("decoding") or {})
-    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}",
-                  caption=f"{decoding}: not CLUE's setting, state it beside these scores" if decoding else None)
+    caption = [protocol_note(results.get("protocol"))]
+    if decoding:
+        caption.append(f"{decoding}: not CLUE's setting, state it beside these scores")
+    table = Table(title=f"CLUE results: {results.get('model')} @ {results.get('endpoint')}", caption="\n".join(caption))
     tasks = results.get("tasks", {})
     thinking = any(t.get("n_reasoning_truncated") for t in tasks.values())
     columns = ("task", "score %", "95% CI", "n", "errors", "rejected", "truncated", "empty", *(("thinking cut off",) if thinking else ()), "partial")

@@ -1,8 +1,8 @@
 """Wire formats: how one Request travels over one HTTP API and how that API's 2xx answer becomes an Outcome.
 
-One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server). Raw-prompt
-completions (CLUE 2024's client-rendered prompts: ``/v1/completions``, TGI's ``/generate``) and OpenAI's
-Responses API add a module each. The engine asks the wire for the URL, the body and the parse; it knows
+One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server); ``completions``
+(CLUE 2024's client-rendered raw prompts: ``/v1/completions``, TGI's ``/generate``). OpenAI's Responses API
+adds a module. The engine asks the wire for the URL, the body and the parse; it knows
 nothing else about the API, and non-2xx answers stay with ``outcome.classify_status`` for every wire.
 """
 
@@ -13,8 +13,9 @@ from typing import Any, Protocol
 from ..outcome import Outcome
 from ..request import Request
 from .chat import CHAT
+from .completions import COMPLETIONS, TGI_GENERATE, VLLM_COMPLETIONS
 
-__all__ = ["Wire", "CHAT"]
+__all__ = ["Wire", "CHAT", "COMPLETIONS", "VLLM_COMPLETIONS", "TGI_GENERATE"]
 
 
 class Wire(Protocol):
