@@ -89,19 +89,23 @@ async def chat_template(client: httpx.AsyncClient, endpoint: Endpoint, kind: str
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"--chat-template {path}: cannot read it ({exc.strerror or exc})") from None
         return ChatTemplate(text, _tokens_beside(path), origin=f"file {path}").check()
+    builtin = ""
     if kind == "llamacpp":
         from .serving.introspect import server_chat_template
+        from .serving.local_worker import is_jinja
 
         told = await server_chat_template(client, endpoint.base_url)
-        if told is not None:
+        if told is not None and is_jinja(told[0]):
             return ChatTemplate(told[0], told[1], origin="server /props").check()
+        if told is not None:
+            builtin = f" (its /props names llama.cpp's built-in template '{told[0][:40]}', not Jinja text)"
     if settings.hf_revision is not None:
         from .serving.hub import hub_chat_template, parse_hf_revision
 
         return await hub_chat_template(*parse_hf_revision(settings.hf_revision, model))
     raise UserError(f"the client renders the prompts under this protocol and needs '{model}''s chat template, which "
-                    f"{endpoint.base_url} does not tell: pass --hf-revision REV (its tokenizer_config.json on the "
-                    "Hugging Face Hub), --chat-template FILE, or --base-model for the plain-text form")
+                    f"{endpoint.base_url} does not tell{builtin}: pass --hf-revision REV (its tokenizer_config.json on "
+                    "the Hugging Face Hub), --chat-template FILE, or --base-model for the plain-text form")
 
 
 def _tokens_beside(path: Path) -> dict[str, str]:

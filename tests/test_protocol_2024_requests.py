@@ -189,3 +189,44 @@ def test_dry_run_plans_2024_answer_lengths(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["mednli"], ["meqsum"])}
     assert rows["mednli"][-1] == f"{5 * 20:,}" and rows["meqsum"][-1] == f"{3 * 200:,}"  # completion tok ceiling
+
+
+def test_batch_export_and_import_raw_prompt_completions(tmp_path: Path) -> None:
+    template = tmp_path / "template.jinja"
+    template.write_text(LLAMA3_STYLE)
+    run = tmp_path / "run"
+    with FakeServer(model=LLAMA3, context_length=1000) as server:
+        cfg = config(tmp_path, server, "vllm")
+        done = run_clue("batch", "export", "--endpoint", "e", "--config", str(cfg), "--protocol", "2024",
+                        "--chat-template", str(template), "--tasks", "mednli", "--run", str(run), "--data-dir", str(SAMPLES))
+        assert done.returncode == 0, done.stderr
+        assert not server.calls  # export sends no prompt
+        (tmp_path / "tgi").mkdir()
+        tgi = config(tmp_path / "tgi", server, "tgi")
+        refused = run_clue("batch", "export", "--endpoint", "e", "--config", str(tgi), "--protocol", "2024",
+                           "--chat-template", str(template), "--tasks", "mednli", "--run", str(tmp_path / "tgi-run"),
+                           "--data-dir", str(SAMPLES))
+    assert refused.returncode == 2 and "tgi-generate requests" in refused.stderr
+    lines = [json.loads(line) for line in (run / "batch_requests.jsonl").read_text().splitlines()]
+    assert len(lines) == 5 and {line["url"] for line in lines} == {"/v1/completions"}
+    body = lines[0]["body"]
+    assert body["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "messages" not in body
+    assert (body["max_tokens"], body["truncate_prompt_tokens"], body["stop"]) == (20, 800, STOPS)
+    output = tmp_path / "out.jsonl"
+    output.write_text("".join(json.dumps({"custom_id": line["custom_id"], "error": None, "response": {
+        "status_code": 200, "request_id": "r", "body": {"choices": [{"text": "neutral", "finish_reason": "stop"}]}}}) + "\n"
+        for line in lines))
+    imported = run_clue("batch", "import", str(output), "--run", str(run), "--no-bertscore", "--no-umls", "--bootstrap", "0")
+    assert imported.returncode == 0, imported.stderr
+    results = json.loads((run / "results.json").read_text())
+    assert results["protocol"] == "2024" and results["tasks"]["mednli"]["n"] == 5
+    assert pl.read_parquet(run / "predictions" / "mednli.parquet")["prediction"].to_list() == ["neutral"] * 5
+
+
+def test_a_builtin_template_name_is_no_template(tmp_path: Path) -> None:
+    with FakeServer(model="gemma", chat_template="gemma") as server:
+        done = run_clue("run", "--endpoint", "e", "--config", str(config(tmp_path, server, "llamacpp")), "--protocol",
+                        "2024", "--tasks", "mednli", "--out", str(tmp_path / "run"), *QUIET)
+        assert not server.calls
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "built-in template 'gemma', not Jinja text" in done.stderr and "--chat-template FILE" in done.stderr

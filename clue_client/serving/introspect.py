@@ -233,17 +233,13 @@ def make_tokenizer(client: httpx.AsyncClient, base_url: str, kind: str, model: s
 
 
 async def server_chat_template(client: httpx.AsyncClient, base_url: str) -> tuple[str, dict[str, str]] | None:
-    """(Jinja text, special tokens) of the chat template the server applies, where it tells (llama.cpp
-    ``/props``: ``chat_template``, ``bos_token``, ``eos_token``); None where it does not. A llama.cpp built-in
-    template *name* (``gemma``, ``chatml``, ...) is no template text: a user error naming the way out."""
+    """(template, special tokens) the server applies, where it tells (llama.cpp ``/props``: ``chat_template``,
+    ``bos_token``, ``eos_token``); None where it does not. The template may be the *name* of a llama.cpp
+    built-in (``gemma``, ``chatml``, ...) rather than Jinja text (``local_worker.is_jinja`` tells them apart)."""
     props = await _get_json(client, f"{server_root(base_url)}/props")
     template = props.get("chat_template") if isinstance(props, dict) else None
     if not isinstance(template, str) or not template:
         return None
-    if "{{" not in template and "{%" not in template:
-        raise UserError(f"{server_root(base_url)}/props names llama.cpp's built-in chat template '{template[:40]}', "
-                        "not a Jinja template the client can apply; pass --chat-template FILE (or start the server "
-                        "with --jinja and a template file)")
     tokens = {name: props[name] for name in ("bos_token", "eos_token") if isinstance(props.get(name), str)}
     return template, tokens
 
