@@ -210,7 +210,7 @@ def load_problem_summary(path: Path) -> pl.DataFrame:
 
 
 #: CLUE's generator's field for the letter without its summary section (CLUE 2024's template reads it); the
-#: PhysioNet release may not carry it. Optional: null where a record lacks it.
+#: PhysioNet release may not carry it. Optional: a column only when some record has it (null where one lacks it).
 MEDISUMQA_WITHOUT_SUMMARY = "without_discharge_summary"
 
 
@@ -220,6 +220,8 @@ def load_medisumqa(path: Path) -> pl.DataFrame:
     records = _json_list_or_lines(path)
     frame = _string_frame(path, records, ("discharge_summary", "Question", "Answer"))
     optional = [row.get(MEDISUMQA_WITHOUT_SUMMARY) for _, row in records]
+    if not any(isinstance(v, str) for v in optional):
+        return frame
     return frame.with_columns(pl.Series(MEDISUMQA_WITHOUT_SUMMARY,
                                         [v if isinstance(v, str) else None for v in optional], dtype=pl.Utf8))
 

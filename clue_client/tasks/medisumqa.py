@@ -23,7 +23,7 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     records = load_medisumqa(data_dir / task.data_path).to_dicts()
     if "{" + MEDISUMQA_WITHOUT_SUMMARY + "}" not in prompts(task.id, ctx.protocol)["user_prompt_template"]:
         return few_shot_frame(task, records, ctx, k=K, reference=lambda r: r["Answer"])
-    lacking = [r[MEDISUMQA_WITHOUT_SUMMARY] is None for r in records]
+    lacking = [r.get(MEDISUMQA_WITHOUT_SUMMARY) is None for r in records]
     for record, missing in zip(records, lacking):
         if missing:
             record[MEDISUMQA_WITHOUT_SUMMARY] = record["discharge_summary"]
