@@ -29,8 +29,8 @@ from .engine.wire.completions import TRUNCATE
 from .errors import UserError
 from .protocols import Protocol
 
-__all__ = ["RenderSettings", "refuse_chat_only", "check_decoding", "wire_for", "chat_template", "annotate",
-           "PER_SAMPLE_COLUMNS"]
+__all__ = ["RenderSettings", "refuse_chat_only", "check_options", "prepare", "wire_for", "chat_template", "annotate",
+           "substitution_notes", "PER_SAMPLE_COLUMNS"]
 
 #: Columns ``annotate`` adds to a task's frame (and the samples parquet): the request's extra body fields as
 #: canonical JSON, the prompt's token count as the server sees it, whether truncation cut it, the cut ids.
@@ -57,13 +57,39 @@ def refuse_chat_only(endpoint: Endpoint, protocol: Protocol) -> None:
                         "cannot take; use a vLLM, TGI, llama.cpp or SGLang server, or --protocol 2025")
 
 
-def check_decoding(rules: RequestRules, protocol: Protocol) -> None:
-    """CLUE 2024 decoded greedily: a sampled run under it would not be that protocol."""
-    if protocol.greedy and rules.stochastic:
+def check_options(endpoint: Endpoint, protocol: Protocol, rules: RequestRules, settings: RenderSettings,
+                  fold_system: bool) -> None:
+    """What the protocol cannot do on this endpoint or with these flags: one line, before anything is sent."""
+    refuse_chat_only(endpoint, protocol)
+    if protocol.greedy and rules.stochastic:  # CLUE 2024 decoded greedily: a sampled run would not be it
         setting = "no sampling parameters (omit_sampling)" if rules.omit_sampling else \
             f"temperature {rules.sampling.get('temperature')}"
         raise UserError(f"--protocol {protocol.name} decodes greedily (temperature 0), as CLUE {protocol.name} did; "
                         f"this run would send {setting}")
+    if not protocol.client_renders and (settings.base_model or settings.chat_template or settings.hf_revision):
+        raise UserError(f"--base-model, --chat-template and --hf-revision shape prompts the client renders; under "
+                        f"--protocol {protocol.name} the server renders them (use --protocol 2024)")
+    if settings.base_model and fold_system:
+        raise UserError("--base-model and --fold-system are two different prompt forms; choose one")
+
+
+async def prepare(client: httpx.AsyncClient, endpoint: Endpoint, kind: str, model: str, settings: RenderSettings,
+                  protocol: Protocol, notes: dict[str, Any], fold_system: bool = False) -> Any:
+    """Check the server takes raw prompts and find the chat template (None: the base-model form); ``notes``
+    gets what the manifest records: server kind, wire, prompt form, the template's checksum and origin."""
+    refuse_chat_only(endpoint, protocol)
+    if kind not in _TOKENIZING:
+        from .serving.introspect import has_completions_route
+
+        if not await has_completions_route(client, endpoint.base_url):
+            raise UserError(f"{endpoint.base_url} has no /completions route (a chat-only server): --protocol "
+                            f"{protocol.name} sends raw prompts; use a server that takes them, or --protocol 2025")
+    template = await chat_template(client, endpoint, kind, model, settings)
+    notes["server_kind"] = kind
+    notes["wire"] = wire_for(protocol, kind).name
+    notes["prompt_form"] = "base" if settings.base_model else "folded" if fold_system else "system"
+    notes["chat_template"] = None if template is None else {"sha256": template.sha256, "origin": template.origin}
+    return template
 
 
 def wire_for(protocol: Protocol, kind: str) -> Wire:
@@ -133,18 +159,31 @@ async def annotate(frames: Mapping[str, pl.DataFrame], protocol: Protocol, kind:
         jobs = []
         for prompt, plain in zip(frame["prompt"].to_list(), bare):
             stops = () if plain or not rules.stops else protocol.stops_for(model)
-            kept = None if plain else _kept(rules, context_length, task_id)
+            kept = None if plain or kind not in _TOKENIZING else _kept(rules, context_length, task_id)
             jobs.append(_sample(prompt, stops, kept, protocol, kind, counting, tokenizer))
         rows = await asyncio.gather(*jobs)  # the tokenizer bounds its own concurrency
         columns = [pl.Series(name, [r[i] for r in rows], dtype=dtype)
                    for i, (name, dtype) in enumerate(PER_SAMPLE_COLUMNS.items())]
         out[task_id] = frame.with_columns(columns)
         truncated[task_id] = int(out[task_id]["input_truncated"].sum()) if counting else None
+    notes: dict[str, Any] = {"n_truncated_input": truncated, "notes": substitution_notes(out)}
     how = {"vllm": "the server keeps the last T tokens (vLLM truncate_prompt_tokens)",
            "tgi": "the server keeps the last T tokens (TGI truncate)",
            "llamacpp": "the client keeps the last T token ids of the server's /tokenize and sends them"}.get(
         kind, "not available on this server (no tokenizer route): over-long prompts are sent whole and refused")
-    return out, {"truncation": {"context_length": context_length, "how": how}, "n_truncated_input": truncated}
+    return out, {"truncation": {"context_length": context_length, "how": how}, **notes}
+
+
+def substitution_notes(frames: Mapping[str, pl.DataFrame]) -> list[str]:
+    """One line per task whose records lacked a field the protocol's template reads (MeDiSumQA 2024)."""
+    from .tasks.medisumqa import SUBSTITUTED
+
+    lines = []
+    for task_id, frame in frames.items():
+        if SUBSTITUTED in frame.columns and (n := int(frame[SUBSTITUTED].sum())):
+            lines.append(f"{task_id}: {n} of {frame.height} prompt(s) show discharge_summary where CLUE 2024's template "
+                         "reads without_discharge_summary, which the data file lacks (the closest field it has)")
+    return lines
 
 
 def _kept(rules: Any, context_length: int | None, task_id: str) -> int | None:
@@ -165,7 +204,7 @@ async def _sample(prompt: str, stops: tuple[str, ...], kept: int | None, protoco
         params["stop"] = list(stops)
         if kind == "vllm":  # vLLM matches stop strings on detokenized text, where special tokens are skipped
             params["stop_token_ids"] = list(protocol.stop_token_ids)
-    if kept is not None and kind in _TOKENIZING:
+    if kept is not None:
         params[TRUNCATE] = kept
     n = cut = None
     if counting and kept is not None:

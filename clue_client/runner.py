@@ -25,7 +25,7 @@ from .errors import DataError, ServerUnreachable, UserError
 from .engine.outcome import parse_error_body
 from .engine.request import Request
 from .files import replace_atomically
-from .protocols import Protocol, get_protocol
+from .protocols import get_protocol
 from .redact import Redactor
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
@@ -199,7 +199,12 @@ async def build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: st
     if needs_tokens:
         chosen = await budget(tokenizer, context_length, options.longhealth_budget, protocol)
         notes["longhealth_budget"] = {**asdict(chosen), "tokens": introspect.describe_tokens(tokenizer, kind)}
-    template = await _client_rendering(client, endpoint, kind, model, options, protocol, notes)
+    template = None
+    if protocol.client_renders:
+        from .raw_prompts import prepare
+
+        template = await prepare(client, endpoint, kind, model, options.render_settings(), protocol, notes,
+                                 options.fold_system)
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
                        seed=options.seed, limit=options.limit, longhealth_budget=options.longhealth_budget,
                        output_reserve=endpoint.reasoning_budget or 0, protocol=protocol,
@@ -215,43 +220,7 @@ async def build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: st
 
         frames, account = await annotate(frames, protocol, kind, model, context_length, tokenizer)
         notes.update(account)
-        notes["notes"] = _substitution_notes(frames)
     return frames, notes
-
-
-async def _client_rendering(client: httpx.AsyncClient, endpoint: Endpoint, kind: str, model: str,
-                            options: RunOptions, protocol: Protocol, notes: dict[str, Any]) -> Any:
-    """For a protocol whose client renders prompts: check the server takes raw prompts, find the chat template
-    (recorded with its checksum in ``notes``) and the wire. None (and nothing recorded) otherwise."""
-    from .raw_prompts import chat_template, refuse_chat_only, wire_for
-
-    if not protocol.client_renders:
-        return None
-    refuse_chat_only(endpoint, protocol)
-    if kind not in ("vllm", "tgi", "llamacpp"):
-        from .serving.introspect import has_completions_route
-
-        if not await has_completions_route(client, endpoint.base_url):
-            raise UserError(f"{endpoint.base_url} has no /completions route (a chat-only server): --protocol "
-                            f"{protocol.name} sends raw prompts; use a server that takes them, or --protocol 2025")
-    template = await chat_template(client, endpoint, kind, model, options.render_settings())
-    notes["server_kind"] = kind
-    notes["wire"] = wire_for(protocol, kind).name
-    notes["prompt_form"] = "base" if options.base_model else "folded" if options.fold_system else "system"
-    notes["chat_template"] = None if template is None else {"sha256": template.sha256, "origin": template.origin}
-    return template
-
-
-def _substitution_notes(frames: dict[str, pl.DataFrame]) -> list[str]:
-    """One line per task whose records lacked a field the protocol's template reads (MeDiSumQA 2024)."""
-    from .tasks.medisumqa import SUBSTITUTED
-
-    lines = []
-    for task_id, frame in frames.items():
-        if SUBSTITUTED in frame.columns and (n := int(frame[SUBSTITUTED].sum())):
-            lines.append(f"{task_id}: {n} of {frame.height} prompt(s) show discharge_summary where CLUE 2024's template "
-                         "reads without_discharge_summary, which the data file lacks (the closest field it has)")
-    return lines
 
 
 def key_material(options: RunOptions, notes: dict[str, Any]) -> dict[str, Any]:
@@ -364,16 +333,10 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
 
 def check_protocol(endpoint: Endpoint, options: RunOptions) -> None:
     """What the protocol cannot do on this endpoint, refused before anything is started or sent."""
-    from .raw_prompts import check_decoding, refuse_chat_only
+    from .raw_prompts import check_options
 
-    protocol = get_protocol(options.protocol)
-    refuse_chat_only(endpoint, protocol)
-    check_decoding(request_rules(endpoint, options.model or endpoint.model or ""), protocol)
-    if not protocol.client_renders and (options.base_model or options.chat_template or options.hf_revision):
-        raise UserError(f"--base-model, --chat-template and --hf-revision shape prompts the client renders; under "
-                        f"--protocol {protocol.name} the server renders them (use --protocol 2024)")
-    if options.base_model and options.fold_system:
-        raise UserError("--base-model and --fold-system are two different prompt forms; choose one")
+    check_options(endpoint, get_protocol(options.protocol), request_rules(endpoint, options.model or endpoint.model or ""),
+                  options.render_settings(), options.fold_system)
 
 
 def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
