@@ -50,11 +50,17 @@ class RenderSettings:
 
 
 def refuse_chat_only(endpoint: Endpoint, protocol: Protocol) -> None:
-    """A chat-only API cannot take a raw prompt: one line, before anything is started or sent."""
-    if protocol.client_renders and endpoint.kind == "openai":
+    """A chat-only API cannot take a raw prompt: one line, before anything is started or sent. That is
+    ``kind = "openai"``, and a hosted endpoint of no known server kind (a hosted API; a self-hosted server at a
+    public address says its kind in endpoints.toml)."""
+    if not protocol.client_renders:
+        return
+    if endpoint.kind == "openai" or (endpoint.hosted and endpoint.kind == "generic"):
+        what = "kind = \"openai\"" if endpoint.kind == "openai" else "hosted, no server kind set"
         raise UserError(f"--protocol {protocol.name} sends raw prompts (the client renders the chat template, as CLUE "
-                        f"{protocol.name} did), which endpoint '{endpoint.name}' (kind = \"openai\", a chat-only API) "
-                        "cannot take; use a vLLM, TGI, llama.cpp or SGLang server, or --protocol 2025")
+                        f"{protocol.name} did), which endpoint '{endpoint.name}' ({what}: a chat-only API) cannot take; "
+                        "use a vLLM, TGI, llama.cpp or SGLang server (kind = \"vllm\", \"tgi\", \"llamacpp\" in "
+                        "endpoints.toml for one at a public address), or --protocol 2025")
 
 
 def check_options(endpoint: Endpoint, protocol: Protocol, rules: RequestRules, settings: RenderSettings,

@@ -168,6 +168,13 @@ def test_a_chat_only_endpoint_is_refused_before_anything_is_sent(tmp_path: Path)
     assert not (tmp_path / "run" / "store.sqlite").exists()
 
 
+def test_a_hosted_url_is_taken_as_chat_only() -> None:
+    done = run_clue("run", "--endpoint", "https://api.example.invalid/v1", "--protocol", "2024", "--tasks", "meqsum",
+                    "--model", "m", *QUIET)
+    assert done.returncode == 2 and "hosted, no server kind set: a chat-only API" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
 @pytest.mark.parametrize("flags, message", [
     (("--protocol", "2025", "--base-model"), "use --protocol 2024"),
     (("--protocol", "2024", "--base-model", "--fold-system"), "choose one"),
