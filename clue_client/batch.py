@@ -14,9 +14,12 @@ Export builds the run folder exactly as ``clue run`` does (``prepare_run``: same
 and writes only the requests the store does not hold yet, so export → batch → import can repeat until
 nothing is missing, and an online ``clue run`` on the same folder resumes what is left.
 
-Import rebuilds each Request from ``samples/<task>.parquet`` (messages, ``key``) and the manifest's
-request rules (sampling, max tokens field, reasoning budget, extra_body), so it needs nothing but the run
-folder. Each line's HTTP outcome is classified by ``outcome.py`` like an online answer: transient errors
+Import rebuilds each Request from ``samples/<task>.parquet`` (messages, ``key``; a client-rendered
+protocol's raw ``prompt`` and per-sample ``params``) and the manifest's request rules (sampling, max tokens
+field, reasoning budget, extra_body), so it needs nothing but the run folder.
+
+Under CLUE 2024 (prompts rendered on the client) the lines go to ``/v1/completions`` with a raw prompt (vLLM's
+``run_batch``; truncation as ``truncate_prompt_tokens``), and their answers are read as text completions. Each line's HTTP outcome is classified by ``outcome.py`` like an online answer: transient errors
 are stored as retryable (a resume re-sends them), request errors (HTTP 400: too long) as final.
 """
 
@@ -34,9 +37,9 @@ from .errors import ServerUnreachable, UserError
 from .engine.hosted_rules import RequestRules
 from .engine.outcome import Action, Outcome, classify_status
 from .engine.request import Request, Result
-from .engine.wire import CHAT, Wire, wire_for
+from .engine.wire import CHAT, RESPONSES, VLLM_COMPLETIONS, WIRES, Wire, wire_for
 from .files import replace_atomically
-from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
+from .runner import RunOptions, RunSummary, offline_model, prepare_run, sample_inputs, score_run_dir
 from .run_lock import run_lock
 from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 from .untrusted_json import loads
@@ -99,10 +102,15 @@ async def _export_locked(options: RunOptions) -> ExportReport:
     except ServerUnreachable as exc:
         raise ServerUnreachable(f"{exc} (batch export needs the server only to learn the model id or to count "
                                 "LongHealth tokens: with --model and without longhealth it never calls it)") from None
+    wire = prepared.wire or CHAT
+    if wire not in (CHAT, RESPONSES, VLLM_COMPLETIONS):
+        raise UserError(f"batch files carry chat or Responses requests or vLLM raw-prompt completions; under --protocol "
+                        f"{prepared.manifest.get('protocol')} this {prepared.manifest.get('server_kind')} server takes "
+                        f"{wire.name} requests: run `clue run` against it instead")
     with Store(options.out / "store.sqlite", expected=prepared.manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
     path = options.out / REQUESTS_FILE
-    written = write_requests_file(path, pending, prepared.model, _wire(prepared.manifest))
+    written = write_requests_file(path, pending, prepared.model, wire)
     manifest = prepared.manifest
     manifest["batch_export"] = {"requests_file": REQUESTS_FILE, "requests": written, "exported_at": utc_now()}
     write_manifest(options.out, manifest)
@@ -124,8 +132,9 @@ def _error_body(error: Any) -> bytes:
 
 
 def _wire(manifest: dict[str, Any]) -> Wire:
-    """The API the run's requests are for, as its manifest records it (chat before the key existed)."""
-    return wire_for(RequestRules.from_manifest(manifest).api)
+    """The API the run's requests are for, as its manifest records it: a client-rendered protocol's raw-prompt
+    wire (``wire``), else the endpoint's API (chat before either key existed)."""
+    return WIRES.get(str(manifest.get("wire"))) or wire_for(RequestRules.from_manifest(manifest).api)
 
 
 def outcome_of(record: dict[str, Any], wire: Wire = CHAT) -> Outcome:
@@ -186,9 +195,10 @@ def run_requests(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Request]:
         path = run_dir / "samples" / f"{task_id}.parquet"
         if not path.is_file():
             raise UserError(f"{path}: missing; was {run_dir} written by `clue run` or `clue batch export`?")
-        frame = pl.read_parquet(path, columns=["key", "messages", "max_tokens"])
-        for key, messages, max_tokens in frame.iter_rows():
-            requests[key] = Request(key, tuple(messages), rules.params(int(max_tokens)))
+        frame = pl.read_parquet(path)
+        for key, messages, max_tokens, (prompt, params, _) in zip(
+                frame["key"].to_list(), frame["messages"].to_list(), frame["max_tokens"].to_list(), sample_inputs(frame)):
+            requests[key] = Request(key, tuple(messages), {**rules.params(int(max_tokens)), **params}, prompt)
     return requests
 
 

@@ -71,25 +71,30 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     length and tokenizer for LongHealth); a hosted endpoint with a configured model is not contacted.
     """
     from .engine.hosted_rules import request_rules
-    from .runner import (build_samples, check_credentialed, http_client, require_data, requests_for, resolve_model,
-                         with_repeats)
+    from .protocols import get_protocol
+    from .runner import (build_samples, check_credentialed, check_protocol, http_client, key_material, require_data,
+                         requests_for, resolve_model, with_repeats)
     from .shards import in_shard
 
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
+    check_protocol(endpoint, options)
     require_data(options.data_dir, options.tasks)
     model = options.model or endpoint.model
-    # openai-kind servers have no tokenizer or context route: with a model named, no call and no key needed
-    asks_server = model is None or (endpoint.kind != "openai" and any(t.id == "longhealth" for t in options.tasks))
+    # openai-kind servers have no tokenizer or context route: with a model named, no call and no key needed;
+    # prompts rendered on the client need the server's kind, context, template and token counts
+    asks_server = model is None or get_protocol(options.protocol).client_renders or (
+        endpoint.kind != "openai" and any(t.id == "longhealth" for t in options.tasks))
     # no key (nor any header or query secret) is resolved for a plan that asks the server nothing
     client = http_client(endpoint, endpoint.request_timeout_s()) if asks_server else httpx.AsyncClient()
     async with client:
         if model is None:
             model, _ = await resolve_model(client, endpoint, None)
-        frames, _ = await build_samples(client, endpoint, model, options)
+        frames, notes = await build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
+    keys = key_material(options, notes)
     rules = request_rules(endpoint, model)
-    by_task = {task: (frame.height, [r for r in requests_for(with_repeats(frame, options.repeats), identity, rules)[1]
+    by_task = {task: (frame.height, [r for r in requests_for(with_repeats(frame, options.repeats), identity, rules, **keys)[1]
                                      if in_shard(r.key, options.shard)])
                for task, frame in frames.items()}
     return model, plan_tasks(by_task, options.out / "store.sqlite", endpoint.prices())

@@ -7,6 +7,7 @@ The run folder holds everything needed to re-score or report without calling the
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,9 +23,10 @@ from .engine.engine import Backoff, Engine, EngineStats
 from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
 from .engine.outcome import parse_error_body
-from .engine.request import PROTOCOL_VERSION, Request
+from .engine.request import Request
 from .engine.wire import wire_for
 from .files import replace_atomically
+from .protocols import get_protocol
 from .redact import Redactor
 from .run_lock import run_lock
 from .shards import in_shard, shard_filter
@@ -74,6 +76,15 @@ class RunOptions:
     new_identity: bool = False  # a folder holding answers of another model or server may be run into anyway
     repeats: int = 1  # every prompt sent this many times (repeat i >= 1 is part of the request key)
     shard: tuple[int, int] | None = None  # (I, N): send only the requests of shard I of N (shards.py)
+    protocol: str = "2025"  # CLUE protocol: "2025" (chat, the server's template) or "2024" (rendered on the client)
+    base_model: bool = False  # client-rendered protocols: the plain-text form of a base model (no chat template)
+    chat_template: Path | None = None  # client-rendered protocols: the chat template's Jinja file
+    hf_revision: str | None = None  # client-rendered protocols: Hub revision of the model's tokenizer_config.json
+
+    def render_settings(self) -> Any:
+        from .raw_prompts import RenderSettings
+
+        return RenderSettings(self.base_model, self.chat_template, self.hf_revision)
 
 
 @dataclass
@@ -183,24 +194,38 @@ async def build_samples(client: httpx.AsyncClient, endpoint: Endpoint, model: st
     from .tasks import BuildContext
     from .tasks.longhealth import budget
 
+    protocol = get_protocol(options.protocol)
     needs_tokens = any(t.id == "longhealth" for t in options.tasks)
-    tokenizer, context_length, notes = None, endpoint.context_length, {}
-    if needs_tokens:
+    tokenizer, context_length, notes, kind = None, endpoint.context_length, {}, endpoint.kind
+    if needs_tokens or protocol.client_renders:
         kind = endpoint.kind if endpoint.kind != "generic" else await introspect.detect_kind(client, endpoint.base_url)
         if context_length is None:
             context_length = await introspect.context_length(client, endpoint.base_url, kind)
         tokenizer = introspect.make_tokenizer(client, endpoint.base_url, kind, model)
-        chosen = await budget(tokenizer, context_length, options.longhealth_budget)
+    if needs_tokens:
+        chosen = await budget(tokenizer, context_length, options.longhealth_budget, protocol)
         notes["longhealth_budget"] = {**asdict(chosen), "tokens": introspect.describe_tokens(tokenizer, kind)}
+    template = None
+    if protocol.client_renders:
+        from .raw_prompts import prepare
+
+        template = await prepare(client, endpoint, kind, model, options.render_settings(), protocol, notes,
+                                 options.fold_system)
     ctx = BuildContext(tokenizer=tokenizer, context_length=context_length, fold_system=options.fold_system,
                        seed=options.seed, limit=options.limit, longhealth_budget=options.longhealth_budget,
-                       output_reserve=endpoint.reasoning_budget or 0)
+                       output_reserve=endpoint.reasoning_budget or 0, protocol=protocol,
+                       base_model=options.base_model, chat_template=template)
     frames = {}
     for task in options.tasks:
         frame = await task.build(options.data_dir, ctx)
         if options.limit is not None and task.id != "longhealth":
             frame = frame.head(options.limit)
         frames[task.id] = frame
+    if protocol.client_renders:
+        from .raw_prompts import annotate
+
+        frames, account = await annotate(frames, protocol, kind, model, context_length, tokenizer)
+        notes.update(account)
     return frames, notes
 
 
@@ -211,24 +236,47 @@ def with_repeats(frame: pl.DataFrame, repeats: int) -> pl.DataFrame:
     return pl.concat([frame.with_columns(pl.lit(r, pl.Int64).alias("repeat")) for r in range(repeats)])
 
 
-def requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules) -> tuple[pl.DataFrame, list[Request]]:
+def key_material(options: RunOptions, notes: dict[str, Any]) -> dict[str, Any]:
+    """What the request keys take beyond messages and params: the protocol's version, the template's checksum."""
+    template = notes.get("chat_template") or {}
+    extra = {"chat_template_sha256": template["sha256"]} if template.get("sha256") else None
+    return {"protocol": get_protocol(options.protocol).version, "extra": extra}
+
+
+def requests_for(frame: pl.DataFrame, identity: str, rules: RequestRules, *, protocol: str | None = None,
+                 extra: dict[str, Any] | None = None) -> tuple[pl.DataFrame, list[Request]]:
     """One Request per row. Greedy: identical prompts (LongHealth reshuffles can coincide) share a key and
     are sent once. Sampling (or the server's default, which may sample): each sample is its own draw.
-    A ``repeat`` column (``with_repeats``) makes repeat i >= 1 a key of its own; repeat 0 keeps the plain key."""
+    A ``repeat`` column (``with_repeats``) makes repeat i >= 1 a key of its own; repeat 0 keeps the plain key.
+    A client-rendered protocol's frame adds the raw ``prompt`` and its per-sample body ``params`` (see
+    ``raw_prompts``); ``protocol`` and ``extra`` are key material (``key_material``), as is the wire API."""
     repeats = frame["repeat"].to_list() if "repeat" in frame.columns else [0] * frame.height
     requests = []
-    for sample_id, messages, max_tokens, repeat in zip(frame["sample_id"].to_list(), frame["messages"].to_list(),
-                                                       frame["max_tokens"].to_list(), repeats):
+    raw = sample_inputs(frame)
+    for sample_id, messages, max_tokens, repeat, (prompt, params, ids) in zip(
+            frame["sample_id"].to_list(), frame["messages"].to_list(), frame["max_tokens"].to_list(), repeats, raw):
         draw = f"{frame['task'][0]}/{sample_id}" if rules.stochastic else None
-        extra = {**(rules.key_extra() or {}), **({"repeat": repeat} if repeat else {})}
-        requests.append(Request.build(identity, messages, rules.params(int(max_tokens)), draw, extra=extra or None))
+        material = {**(extra or {}), **(rules.key_extra() or {}), **({"repeat": repeat} if repeat else {})}
+        request = Request.build(identity, messages, {**rules.params(int(max_tokens)), **params}, draw, prompt=prompt,
+                                **({"protocol": protocol} if protocol else {}), extra=material or None)
+        requests.append(replace(request, prompt_ids=tuple(ids)) if ids is not None else request)
     return frame.with_columns(pl.Series("key", [r.key for r in requests], dtype=pl.Utf8)), requests
+
+
+def sample_inputs(frame: pl.DataFrame) -> list[tuple[str | None, dict[str, Any], list[int] | None]]:
+    """(raw prompt, extra body params, client-cut token ids) per sample; (None, {}, None) for chat samples."""
+    if "prompt" not in frame.columns:
+        return [(None, {}, None)] * frame.height
+    params = frame["params"].to_list() if "params" in frame.columns else [None] * frame.height
+    ids = frame["prompt_ids"].to_list() if "prompt_ids" in frame.columns else [None] * frame.height
+    return [(p, json.loads(q) if q else {}, i) for p, q, i in zip(frame["prompt"].to_list(), params, ids)]
 
 
 def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str]) -> dict[str, Any]:
     return {
         "clue_client_version": __version__,
-        "protocol_version": PROTOCOL_VERSION,
+        "protocol": options.protocol,
+        "protocol_version": get_protocol(options.protocol).version,
         "endpoint": endpoint.name,
         "base_urls": list(endpoint.base_urls),
         "embedded": endpoint.embedded,
@@ -243,6 +291,7 @@ def _manifest(options: RunOptions, endpoint: Endpoint, model: str, server_models
         "data_files": _data_checksums(options.data_dir, options.tasks),
         "limit": options.limit,
         "fold_system": options.fold_system,
+        "base_model": options.base_model,
         "seed": options.seed,
         "repeats": options.repeats,
         "shard": list(options.shard) if options.shard else None,
@@ -263,12 +312,15 @@ class PreparedRun:
     model: str
     manifest: dict[str, Any]
     requests: list[Request]  # unique by key; only the run's shard
+    wire: Any = None  # engine.wire.Wire the requests travel over (None: chat)
 
 
 def offline_model(options: RunOptions) -> str | None:
-    """The model id when prompts can be built without any server call: model known, no LongHealth budgets."""
+    """The model id when prompts can be built without any server call: model known, no LongHealth budgets, and
+    a protocol whose prompts the server renders (a client-rendered one asks the server for its kind, context
+    and token counts)."""
     model = options.model or options.endpoint.model
-    if model is None or any(t.id == "longhealth" for t in options.tasks):
+    if model is None or any(t.id == "longhealth" for t in options.tasks) or get_protocol(options.protocol).client_renders:
         return None
     return model
 
@@ -281,6 +333,7 @@ async def prepare_run(options: RunOptions, *, offline: bool = False) -> Prepared
     """
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
+    check_protocol(endpoint, options)
     require_data(options.data_dir, options.tasks)
     try:
         async with http_client(endpoint, endpoint.request_timeout_s()) as client:
@@ -315,20 +368,33 @@ def check_rerun(options: RunOptions, identity: str) -> dict[str, Any] | None:
     return earlier
 
 
+def check_protocol(endpoint: Endpoint, options: RunOptions) -> None:
+    """What the protocol cannot do on this endpoint, refused before anything is started or sent."""
+    from .raw_prompts import check_options
+
+    check_options(endpoint, get_protocol(options.protocol), request_rules(endpoint, options.model or endpoint.model or ""),
+                  options.render_settings(), options.fold_system)
+
+
 def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_models: list[str],
                    frames: dict[str, pl.DataFrame], notes: dict[str, Any] | None = None) -> PreparedRun:
+    from .raw_prompts import protocol_wire
+
     identity = endpoint.identity(model)
     earlier = check_rerun(options, identity)
-    manifest = {**_manifest(options, endpoint, model, server_models), **(notes or {})}
+    notes = notes or {}
+    manifest = {**_manifest(options, endpoint, model, server_models), **notes}
     if earlier is not None:  # a resumed run keeps its batch history and stored count
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
     unique: dict[str, Request] = {}
+    rules, keys = request_rules(endpoint, model), key_material(options, notes)
     for task_id, frame in frames.items():  # samples/ hold every prompt, whatever the shard: merge checks them
-        keyed, requests = requests_for(with_repeats(frame, options.repeats), identity, request_rules(endpoint, model))
+        keyed, requests = requests_for(with_repeats(frame, options.repeats), identity, rules, **keys)
         replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
         unique.update((r.key, r) for r in requests if in_shard(r.key, options.shard))  # the same prompt twice: once
-    return PreparedRun(endpoint, model, manifest, list(unique.values()))
+    wire = protocol_wire(get_protocol(options.protocol), notes.get("server_kind", endpoint.kind)) or wire_for(rules.api)
+    return PreparedRun(endpoint, model, manifest, list(unique.values()), wire)
 
 
 async def run_evaluation(
@@ -357,7 +423,7 @@ async def send_missing(options: RunOptions, on_start: Callable[[EngineStats, Any
     with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
-                          backoff=options.backoff, wire=wire_for(request_rules(endpoint, model).api)) as engine:
+                          backoff=options.backoff, wire=prepared.wire) as engine:
             engine.stats.total = len(pending)
             if on_start is not None:
                 on_start(engine.stats, engine.pool)
@@ -441,8 +507,12 @@ def _score_locked(run_dir: Path, scoring_options: Any) -> RunSummary:
         missing = frame.height - answered[task_id].height
         n_missing += missing
         results["tasks"][task_id]["n_missing"] = missing
+        if "input_truncated" in frame.columns:  # client-rendered prompts: cut to the last T tokens (None: unknown)
+            counted = frame["input_truncated"].drop_nulls()
+            results["tasks"][task_id]["n_truncated_input"] = int(counted.sum()) if counted.len() else None
     write_scored(scored, run_dir / "predictions")
-    results = {"endpoint": manifest["endpoint"], "model": manifest["model"], "decoding": decoding(manifest), **results}
+    results = {"endpoint": manifest["endpoint"], "model": manifest["model"],
+               "protocol": manifest.get("protocol", "2025"), "decoding": decoding(manifest), **results}
     write_results(results, run_dir / "results.json")
     manifest["n_rejected"] = {t: r["n_rejected"] for t, r in results["tasks"].items()}
     manifest["rejected_samples"] = "excluded" if scoring_options.exclude_rejected else "scored as empty answers"

@@ -23,6 +23,13 @@ every fault above applies there too: ``length`` is an incomplete response, ``nul
 request of a prompt is answered with its n-th seeded draw from those choices (``sampled_choice``), so repeats
 of a prompt get a known spread of answers.
 
+Raw prompts (CLUE 2024's client-rendered text): ``/v1/completions`` as vLLM and llama.cpp answer it (a text or
+a list of token ids; vLLM's ``truncate_prompt_tokens`` keeps the last T tokens; ``stop`` strings end the
+answer) and TGI's ``/generate`` (``parameters.truncate``, ``parameters.stop``). A prompt longer than the
+context (after truncation) is refused as each server refuses it. ``bos_token`` plays a tokenizer that adds a
+BOS (``/tokenize`` with ``add_special(_tokens)``, and every raw prompt). ``chat_template`` is what ``/props``
+tells (llama.cpp); ``hub_files`` serves ``/{repo}/resolve/{revision}/{file}`` as the Hugging Face Hub does.
+
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
 
@@ -64,8 +71,8 @@ def prompt_id(messages: list[dict[str, Any]]) -> str:
 
 
 def default_responder(body: dict[str, Any]) -> str:
-    """A deterministic answer derived from the last user turn."""
-    last = body["messages"][-1]["content"]
+    """A deterministic answer derived from the last user turn (a raw prompt's last 400 characters)."""
+    last = body["messages"][-1]["content"] if "messages" in body else body["prompt"][-400:]
     digest = hashlib.sha256(last.encode()).hexdigest()[:6]
     return f"ENTAILMENT answer-{digest}"
 
@@ -124,6 +131,9 @@ class FakeServer:
     sample_from: tuple[str, ...] = ()  # sampling mode: each answer drawn from these (see sampled_choice)
     sample_seed: int = 0
     answer_times: list[float] = field(default_factory=list)  # time.monotonic() of every 200 answer
+    bos_token: str | None = None  # a BOS the tokenizer adds to raw prompts (and /tokenize with add_special)
+    chat_template: str | None = None  # the Jinja template /props tells (llama.cpp)
+    hub_files: dict[str, str] = field(default_factory=dict)  # "OWNER/NAME/REV/FILE" -> text, Hub-style
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -165,6 +175,9 @@ class FakeServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/info", self._info)
         app.router.add_get("/props", self._props)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/generate", self._generate_tgi)
+        app.router.add_get("/{owner}/{name}/resolve/{revision}/{file}", self._hub)
         return app
 
     @web.middleware
@@ -191,33 +204,95 @@ class FakeServer:
         )
 
     async def _props(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"default_generation_settings": {"n_ctx": self.context_length}, "total_slots": 4, "model_path": self.model}
-        )
+        props: dict[str, Any] = {"default_generation_settings": {"n_ctx": self.context_length}, "total_slots": 4,
+                                 "model_path": self.model}
+        if self.chat_template is not None:
+            props.update(chat_template=self.chat_template, bos_token=self.bos_token or "", eos_token="<eos>")
+        return web.json_response(props)
+
+    async def _hub(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        text = self.hub_files.get(f"{m['owner']}/{m['name']}/{m['revision']}/{m['file']}")
+        if text is None:
+            return web.json_response({"error": "Entry not found"}, status=404)
+        return web.Response(text=text, content_type="application/json")
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if "inputs" in body:  # TGI: list of tokens with character offsets
-            out, pos = [], 0
+        if "inputs" in body:  # TGI: list of tokens with character offsets; it adds the special tokens
+            out, pos = [{"id": i, "text": self.bos_token, "start": 0, "stop": 0} for i in self._bos(True)], 0
             for piece in tokenize(body["inputs"]):
                 out.append({"id": self.token_ids(piece)[0], "text": piece, "start": pos, "stop": pos + len(piece)})
                 pos += len(piece)
             return web.json_response(out)
         if "content" in body:  # llama.cpp
-            ids = self.token_ids(body["content"])
+            ids = self._bos(body.get("add_special")) + self.token_ids(body["content"])
             if body.get("with_pieces"):
                 return web.json_response({"tokens": [{"id": i, "piece": self._pieces[i]} for i in ids]})
             return web.json_response({"tokens": ids})
         text = body.get("prompt")
         if text is None and "messages" in body:
             return web.json_response({"count": self.count_prompt(body["messages"]), "max_model_len": self.context_length})
-        ids = self.token_ids(text or "")
+        ids = self._bos(body.get("add_special_tokens")) + self.token_ids(text or "")
         return web.json_response({"count": len(ids), "max_model_len": self.context_length, "tokens": ids})
 
     async def _detokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
         text = self.detokenize(body["tokens"])
         return web.json_response({"prompt": text, "content": text})
+
+    def _bos(self, add: Any) -> list[int]:
+        return self.token_ids(self.bos_token) if add and self.bos_token else []
+
+    def raw_prompt_ids(self, prompt: str | list[int]) -> list[int]:
+        """The tokens a raw prompt becomes: given ids as they are, text tokenized with the BOS added."""
+        return list(prompt) if isinstance(prompt, list) else self._bos(True) + self.token_ids(prompt)
+
+    async def _raw(self, request: web.Request, route: str, prompt: Any, params: dict[str, Any], kept: int | None,
+                   max_tokens: int, stops: list[str]) -> tuple[web.Response | None, str, str, int]:
+        """Shared by /v1/completions and /generate: (refusal or None, answer, finish reason, prompt tokens)."""
+        if (denied := self._check_auth(request)) is not None:
+            return denied, "", "", 0
+        ids = self.raw_prompt_ids(prompt)
+        cut = ids[-kept:] if kept is not None and len(ids) > kept else ids
+        text = self.detokenize(cut)
+        self.calls.append({"route": route, "headers": dict(request.headers), "query": dict(request.query),
+                           "params": params, "prompt": prompt, "prompt_tokens": len(cut), "cut": len(cut) < len(ids)})
+        pid = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.requests[pid] += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if len(cut) + max_tokens > self.context_length:
+            return self._context_error("422ctx" if route == "/generate" else "400ctx", len(cut), max_tokens), "", "", 0
+        answer = self.responder({"prompt": text, **params})
+        for stop in stops:
+            answer = answer.split(stop)[0]
+        answer_ids = self.token_ids(answer)
+        self.answered[pid] += 1
+        finish = "length" if len(answer_ids) > max_tokens else "stop"
+        return None, self.detokenize(answer_ids[:max_tokens]), finish, len(cut)
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "prompt" not in body:  # as vLLM refuses an incomplete request
+            return web.json_response({"object": "error", "message": "prompt: Field required", "code": 400}, status=400)
+        max_tokens = int(body.get("max_tokens") or 16)
+        params = {k: v for k, v in body.items() if k != "prompt"}
+        refused, answer, finish, n = await self._raw(request, "/v1/completions", body["prompt"], params,
+                                                     body.get("truncate_prompt_tokens"), max_tokens, body.get("stop") or [])
+        if refused is not None:
+            return refused
+        return web.json_response({"id": "cmpl-1", "object": "text_completion", "model": body.get("model", self.model),
+                                  "choices": [{"index": 0, "text": answer, "finish_reason": finish}],
+                                  "usage": {"prompt_tokens": n, "completion_tokens": len(self.token_ids(answer))}})
+
+    async def _generate_tgi(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        parameters = body.get("parameters") or {}
+        refused, answer, _, _ = await self._raw(request, "/generate", body["inputs"], {**parameters, "stream": body.get("stream")},
+                                                parameters.get("truncate"), int(parameters["max_new_tokens"]),
+                                                parameters.get("stop") or [])
+        return refused if refused is not None else web.json_response({"generated_text": answer})
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from .common import add_scoring_flags, print_rejected, print_results, scoring_options
-from .run import LIMIT, LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags, longhealth_budget
+from .run import LIMIT, LONGHEALTH_BUDGET_HELP, TEMPERATURE, _endpoint, add_request_flags, longhealth_budget, protocol_options
 
 if TYPE_CHECKING:  # the batch and runner modules load when the command runs, not for clue --help
     from ..batch import ExportReport, ImportReport
@@ -63,9 +63,9 @@ def export_command(args: argparse.Namespace) -> int:
     from ..runner import RunOptions
 
     options = RunOptions(endpoint=endpoint, tasks=parse_tasks(args.tasks), data_dir=args.data_dir, out=args.run,
-                         model=args.model, limit=args.limit, fold_system=args.fold_system,
-                         longhealth_budget=args.longhealth_budget, model_check=not args.no_model_check,
-                         new_identity=args.new_identity, repeats=args.repeats)
+                         model=args.model, limit=args.limit, longhealth_budget=args.longhealth_budget,
+                         model_check=not args.no_model_check, new_identity=args.new_identity, repeats=args.repeats,
+                         **protocol_options(args))
     report = asyncio.run(export_batch(options))
     _print_export(report)
     return 0

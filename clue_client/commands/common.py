@@ -91,6 +91,14 @@ def _ci(ci: list[float | None] | None) -> str:
     return "-" if not ci or ci[0] is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
+def protocol_note(name: str | None) -> str:
+    """One short line naming the CLUE protocol the answers were produced under (a run older than the choice: 2025)."""
+    from ..protocols import get_protocol
+
+    protocol = get_protocol(name)
+    return f"protocol {protocol.name}: {protocol.source}"
+
+
 #: Per-task sample counters of the results table: (header, results.json key).
 COUNTERS = (("errors", "n_errors"), ("rejected", "n_rejected"), ("truncated", "n_truncated"), ("empty", "n_empty"),
             ("thinking cut off", "n_reasoning_truncated"))
@@ -110,7 +118,9 @@ def _caption(results: dict[str, Any]) -> str | None:
     from ..reports.terminal import decoding_note
 
     decoding = decoding_note(results.get("decoding") or {})
-    lines = [f"{decoding}: not CLUE's setting, state it beside these scores"] if decoding else []
+    lines = [protocol_note(results.get("protocol"))]
+    if decoding:
+        lines.append(f"{decoding}: not CLUE's setting, state it beside these scores")
     if (repeats := _repeats_caption(results)) is not None:
         lines.append(repeats)
     return "\n".join(lines) or None

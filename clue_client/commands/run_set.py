@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ClueError, UserError
 from .common import scoring_options, stdout
 from .run import (DEFAULT_SAMPLE_DIR, _endpoint, _missed_floors, _print_plan, _served, _slug, alerts,
-                  console, parse_floors)
+                  console, parse_floors, protocol_options)
 
 if TYPE_CHECKING:
     from ..evalset import Member, MemberOutcome
@@ -53,7 +53,7 @@ def run_set(args: argparse.Namespace, names: list[str]) -> int:
                   markup=False)
 
     def serve(endpoint: Any) -> Any:
-        return _served(endpoint, args.concurrency)
+        return _served(endpoint, args.concurrency, args.protocol)
 
     def run(on_start: Any) -> Any:
         return run_members(plan.members, serve=serve, on_start=on_start, on_done=_told)
@@ -66,7 +66,7 @@ def run_set(args: argparse.Namespace, names: list[str]) -> int:
 def _plan(args: argparse.Namespace, names: list[str]) -> _Plan:
     """Validate what applies to all (one line, exit 2), then each endpoint (a failure stops that one only)."""
     from ..evalset import Member, MemberOutcome
-    from ..runner import RunOptions, check_credentialed
+    from ..runner import RunOptions, check_credentialed, check_protocol
     from ..tasks import parse_tasks
 
     if len(set(names)) != len(names):
@@ -90,6 +90,8 @@ def _plan(args: argparse.Namespace, names: list[str]) -> _Plan:
         try:
             endpoints[name] = _endpoint(argparse.Namespace(**{**vars(args), "endpoint": name}))
             check_credentialed(endpoints[name], tasks)  # before any server starts or byte is sent
+            check_protocol(endpoints[name], RunOptions(endpoint=endpoints[name], tasks=tasks, data_dir=Path("data"),
+                                                       out=out, model=args.model, **protocol_options(args)))
         except UserError as exc:
             endpoints.pop(name, None)
             failed.append(MemberOutcome(name, out / folders[name], error=exc))
@@ -99,7 +101,7 @@ def _plan(args: argparse.Namespace, names: list[str]) -> _Plan:
     members = [
         Member(name, RunOptions(
             endpoint=endpoint, tasks=tasks, data_dir=data_dir, out=out / folders[name], model=args.model, limit=limit,
-            concurrency=args.concurrency, fold_system=args.fold_system, model_check=not args.no_model_check,
+            concurrency=args.concurrency, model_check=not args.no_model_check, **protocol_options(args),
             max_cost=args.max_cost if endpoint.prices() is not None else None, scoring=scoring_options(args),
             longhealth_budget=args.longhealth_budget, retry_errors=args.retry_errors, repeats=args.repeats,
             shard=args.shard, new_identity=args.new_identity))
@@ -137,7 +139,7 @@ def _dry_run(plan: _Plan, concurrency: int | None) -> int:
     codes = [o.error.exit_code for o in plan.failed if o.error is not None]
     for member in plan.members:
         try:
-            with _served(member.options.endpoint, concurrency) as served:
+            with _served(member.options.endpoint, concurrency, member.options.protocol) as served:
                 _print_plan(replace(member.options, endpoint=served), sent=False)
         except ClueError as exc:
             alerts.print(f"clue: error: endpoint {member.name}: {exc}", markup=False)

@@ -215,9 +215,21 @@ def load_problem_summary(path: Path) -> pl.DataFrame:
     return _string_frame(path, records, _PS_FIELDS)
 
 
+#: CLUE's generator's field for the letter without its summary section (CLUE 2024's template reads it); the
+#: PhysioNet release may not carry it. Optional: a column only when some record has it (null where one lacks it).
+MEDISUMQA_WITHOUT_SUMMARY = "without_discharge_summary"
+
+
 def load_medisumqa(path: Path) -> pl.DataFrame:
-    """MeDiSumQA: records with ``discharge_summary``, ``Question``, ``Answer``."""
-    return _string_frame(path, _json_list_or_lines(path), ("discharge_summary", "Question", "Answer"))
+    """MeDiSumQA: records with ``discharge_summary``, ``Question``, ``Answer`` (and, where the file has it,
+    ``without_discharge_summary``)."""
+    records = _json_list_or_lines(path)
+    frame = _string_frame(path, records, ("discharge_summary", "Question", "Answer"))
+    optional = [row.get(MEDISUMQA_WITHOUT_SUMMARY) for _, row in records]
+    if not any(isinstance(v, str) for v in optional):
+        return frame
+    return frame.with_columns(pl.Series(MEDISUMQA_WITHOUT_SUMMARY,
+                                        [v if isinstance(v, str) else None for v in optional], dtype=pl.Utf8))
 
 
 _ICD_CODES = pl.List(pl.Struct({"code": pl.Utf8, "description": pl.Utf8}))

@@ -64,12 +64,15 @@ class Request:
 
     The input is ``messages`` (a chat), or ``prompt`` when the client rendered the prompt itself (CLUE 2024
     sends raw text); which HTTP API carries it is the engine's wire format (``engine/wire``).
+    ``prompt_ids``: the prompt's token ids when the client cut them to the last T (a server that cannot
+    truncate itself, llama.cpp); derived from ``prompt`` and the ``truncate`` param, so not part of the key.
     """
 
     key: str
     messages: tuple[Message, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
     prompt: str | None = None
+    prompt_ids: tuple[int, ...] | None = None
 
     @classmethod
     def build(cls, identity: str, messages: Sequence[Message], params: Mapping[str, Any], draw: str | None = None, *,

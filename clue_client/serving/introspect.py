@@ -6,8 +6,12 @@ introspection routes at the server root (the base without ``/v1``). The caller p
 
 Kinds: ``vllm`` (``/tokenize`` + ``/detokenize``, ``/v1/models`` max_model_len), ``tgi`` (``/tokenize``
 with character offsets, ``/info`` max_input_tokens), ``llamacpp`` (``/tokenize`` + ``/detokenize``,
-``/props`` n_ctx), ``openai`` and ``generic`` (no tokenizer: ``EstimateTokenizer``, no context length:
-take it from the endpoint config).
+``/props`` n_ctx, chat template and BOS/EOS text), ``openai`` and ``generic`` (no tokenizer:
+``EstimateTokenizer``, no context length: take it from the endpoint config).
+
+For client-rendered prompts (CLUE 2024): ``server_chat_template`` (llama.cpp ``/props``),
+``HttpTokenizer.prompt_ids`` (a raw prompt's tokens as the server's completions route makes them: special
+tokens added and parsed) and ``has_completions_route``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = [
     "context_length",
     "make_tokenizer",
     "describe_tokens",
+    "server_chat_template",
+    "has_completions_route",
 ]
 
 KINDS = ("vllm", "tgi", "llamacpp", "openai", "generic")
@@ -171,6 +177,23 @@ class HttpTokenizer:
             )
         return tokens
 
+    async def prompt_ids(self, text: str) -> list[int]:
+        """The tokens the server feeds the model for ``text`` sent as a raw prompt: its special tokens added
+        (BOS) and special-token text parsed, as its completions route (and TGI's ``truncate``) sees them."""
+        if self._kind == "vllm":
+            data = await self._post("/tokenize", {"model": self._model, "prompt": text, "add_special_tokens": True})
+            tokens = data.get("tokens") if isinstance(data, dict) else None
+        elif self._kind == "llamacpp":
+            data = await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True})
+            tokens = data.get("tokens") if isinstance(data, dict) else None
+        else:
+            records = await self._post("/tokenize", {"inputs": text})
+            tokens = [r.get("id") for r in records] if isinstance(records, list) and all(
+                isinstance(r, dict) for r in records) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise UserError(f"{self._root}/tokenize returned an unexpected shape for server kind '{self._kind}'")
+        return tokens
+
     async def _count_one(self, key: bytes, text: str) -> int:
         if key not in self._counts:
             self._counts[key] = len(await self._tokens(text))
@@ -207,6 +230,29 @@ def make_tokenizer(client: httpx.AsyncClient, base_url: str, kind: str, model: s
     if kind in ("openai", "generic"):
         return EstimateTokenizer()
     raise UserError(f"unknown server kind '{kind}'; choose from {', '.join(KINDS)}")
+
+
+async def server_chat_template(client: httpx.AsyncClient, base_url: str) -> tuple[str, dict[str, str]] | None:
+    """(template, special tokens) the server applies, where it tells (llama.cpp ``/props``: ``chat_template``,
+    ``bos_token``, ``eos_token``); None where it does not. The template may be the *name* of a llama.cpp
+    built-in (``gemma``, ``chatml``, ...) rather than Jinja text (``local_worker.is_jinja`` tells them apart)."""
+    props = await _get_json(client, f"{server_root(base_url)}/props")
+    template = props.get("chat_template") if isinstance(props, dict) else None
+    if not isinstance(template, str) or not template:
+        return None
+    tokens = {name: props[name] for name in ("bos_token", "eos_token") if isinstance(props.get(name), str)}
+    return template, tokens
+
+
+async def has_completions_route(client: httpx.AsyncClient, base_url: str) -> bool:
+    """Does the server serve ``/v1/completions`` (raw prompts)? Asked with an empty body, which carries no
+    prompt: a server with the route refuses it as incomplete (400/422), one without answers 404 or 405."""
+    url = f"{base_url.rstrip('/')}/completions"
+    try:
+        response = await client.post(url, json={}, timeout=PROBE_TIMEOUT)
+    except httpx.TransportError as exc:
+        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+    return response.status_code not in (404, 405)
 
 
 def describe_tokens(tokenizer: Tokenizer, kind: str) -> str:

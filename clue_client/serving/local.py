@@ -27,10 +27,32 @@ import httpx
 from ..errors import ServerUnreachable, UserError
 from .bundled_model import BUNDLED_MODEL_ALIAS, bundled_model_path
 
-__all__ = ["LocalServerSettings", "LocalServer", "local_server", "default_slots", "default_threads", "wait_healthy"]
+__all__ = ["GEMMA_JINJA", "LocalServerSettings", "LocalServer", "local_server", "default_slots", "default_threads", "wait_healthy"]
 
 #: llama.cpp's built-in template for Gemma; the bundled GGUF is a base model and carries none.
 GEMMA_TEMPLATE = "gemma"
+#: The same template written in Jinja (our text; it renders what the built-in ``gemma`` renders: the system
+#: turn folded into the first user turn, contents trimmed, ``model`` for the assistant). Served for protocols
+#: whose client renders the prompt: ``/props`` then tells the template (a built-in's name is no template).
+GEMMA_JINJA = (
+    "{%- set ns = namespace(system='') -%}\n"
+    '{%- for message in messages -%}\n'
+    "{%- if message['role'] == 'system' -%}\n"
+    "{%- set ns.system = ns.system + (message['content'] | trim) -%}\n"
+    '{%- else -%}\n'
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}\n"
+    "{{ '<start_of_turn>' + role + '\\n' }}\n"
+    "{%- if ns.system and role != 'model' -%}\n"
+    "{{ ns.system + '\\n\\n' }}\n"
+    "{%- set ns.system = '' -%}\n"
+    '{%- endif -%}\n'
+    "{{ (message['content'] | trim) + '<end_of_turn>\\n' }}\n"
+    '{%- endif -%}\n'
+    '{%- endfor -%}\n'
+    '{%- if add_generation_prompt -%}\n'
+    "{{ '<start_of_turn>model\\n' }}\n"
+    '{%- endif -%}\n'
+)
 _STOP_GRACE_S = 5.0
 _POLL_S = 0.1
 

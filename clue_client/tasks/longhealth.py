@@ -15,6 +15,12 @@ are counted by the served model's tokenizer when the server has one, else a cali
 prompt is re-counted whole after assembly and its last document trimmed if the parts under-counted, so no
 prompt exceeds the budget.
 
+Under CLUE 2024 (``BuildContext.protocol``): the budget is not shrunk to a smaller served context (2024
+truncates task 1 on the server and sends tasks 2 and 3 whole), it counts the longer separator 2024 counted,
+the expected letter is the *last* option containing ``correct`` (option F included for tasks 2 and 3), and
+the prompt is rendered on the client in one of 2024's three forms (system turn; ``sys_prompt + prompt`` as
+one user turn; a base model's ``sys_prompt + "\n\n\n" + prompt``).
+
 Unlike CLUE, the document shuffles and the distractor draws are seeded (``random.Random`` keyed by the
 run seed, patient and question), so a rerun sends the same prompts and ``limit`` does not change them.
 Each sample records whether a document was cut (``truncated``) and by how many tokens (``cut_tokens``).
@@ -32,7 +38,8 @@ import polars as pl
 
 from ..datasets.formats import LONGHEALTH_OPTIONS, load_longhealth
 from ..errors import UserError
-from .base import BuildContext, Task, declare, fold_system, handover_frame, prompts
+from ..protocols import CLUE_2025, Protocol
+from .base import BuildContext, Task, client_prompt, declare, fold_system, handover_frame, prompts
 from .tokens import EstimateTokenizer, Tokenizer
 
 __all__ = ["TASK", "SEPARATOR", "F_OPTION", "TEMPLATE_RESERVE", "CLUE_MAX_LEN", "Budget", "budget", "user_budget"]
@@ -80,10 +87,12 @@ def budget_setting(value: int | str | None) -> str:
     return str(n)
 
 
-async def budget(tokenizer: Tokenizer, context_length: int | None, setting: int | str | None = None) -> Budget:
-    """The budget for ``setting`` (None: CLUE's 8k setting), shrunk to the served context when that is smaller."""
+async def budget(tokenizer: Tokenizer, context_length: int | None, setting: int | str | None = None,
+                 protocol: Protocol = CLUE_2025) -> Budget:
+    """The budget for ``setting`` (None: CLUE's 8k setting), shrunk to the served context when that is smaller
+    and the protocol fits budgets to the context."""
     chosen = budget_setting(setting)
-    spec = prompts("longhealth")
+    spec = prompts("longhealth", protocol)
     system = (await tokenizer.count([spec["sys_prompt"]]))[0]
     served = user_budget(context_length, system, int(spec["max_tokens"])) if context_length else None
     if chosen == "max":
@@ -95,6 +104,9 @@ async def budget(tokenizer: Tokenizer, context_length: int | None, setting: int 
     max_len = CLUE_MAX_LEN if chosen == "clue" else int(chosen)
     label = f"CLUE's 8k setting (max_len {CLUE_MAX_LEN})" if chosen == "clue" else f"--longhealth-budget {max_len}"
     wanted = max_len - system
+    if not protocol.longhealth_fits_context:
+        return Budget(chosen, wanted, system, context_length, f"{label} minus the system prompt's {system} tokens, "
+                      f"not shrunk to the served context (protocol {protocol.name})")
     if served is not None and served < wanted:
         reason = (f"{label} shrunk to the served context ({context_length} tokens) minus answer, "
                   "template and system prompt")
@@ -190,9 +202,12 @@ def _options(question: Mapping[str, Any], with_f: bool) -> str:
     return "\n".join(lines)
 
 
-def _expected(question: Mapping[str, Any]) -> str:
-    """The first option whose text contains ``correct``; "" when none does (no answer can match: wrong)."""
-    return next((name[-1].upper() for name in LONGHEALTH_OPTIONS if question["correct"] in question[name]), "")
+def _expected(question: Mapping[str, Any], with_f: bool = False, last: bool = False) -> str:
+    """The first (``last``: the last) option whose text contains ``correct``, option F among them when
+    ``with_f``; "" when none does (no answer can match: wrong)."""
+    texts = [(name[-1].upper(), question[name]) for name in LONGHEALTH_OPTIONS] + ([("F", F_OPTION)] if with_f else [])
+    found = [letter for letter, text in texts if question["correct"] in text]
+    return (found[-1] if last else found[0]) if found else ""
 
 
 async def _question_rows(
@@ -208,7 +223,9 @@ async def _question_rows(
     texts = {t["text_id"]: t["text"] for t in patient["texts"]}
     answer_docs = [texts[t] for t in question["answer_location"]]
     other_docs = [body for tid, body in texts.items() if tid not in question["answer_location"]]
-    letter, group = _expected(question), f"{pid}/q{qi + 1}"
+    last = ctx.protocol.longhealth_last_expected
+    letter, group = _expected(question, last=last), f"{pid}/q{qi + 1}"
+    letter_f = _expected(question, with_f=True, last=last) if last else letter
     plans: list[tuple[int, str, list[str], list[str], str]] = []
     for j in range(TASK1_PROMPTS):
         plans.append((1, f"{group}/t1/{j}", answer_docs, other_docs, letter))
@@ -217,7 +234,7 @@ async def _question_rows(
         if j % 2 == 0:
             plans.append((3, f"{group}/t23/{j}", [], distractors, "F"))
         else:
-            plans.append((2, f"{group}/t23/{j}", answer_docs, distractors, letter))
+            plans.append((2, f"{group}/t23/{j}", answer_docs, distractors, letter_f))
     rows = []
     for lh_task, sample_id, first, rest, expected in plans:
         options = _options(question, with_f=lh_task != 1)
@@ -225,31 +242,29 @@ async def _question_rows(
         messages = [{"role": "system", "content": spec["sys_prompt"]}, {"role": "user", "content": prompt}]
         if ctx.fold_system:
             messages = fold_system(messages, joiner="")  # CLUE folds LongHealth as sys_prompt + prompt
-        rows.append(
-            {
-                "task": "longhealth",
-                "sample_id": sample_id,
-                "group_id": group,
-                "messages": messages,
-                "max_tokens": int(spec["max_tokens"]),
-                "reference": expected,
-                "lh_task": lh_task,
-                "truncated": truncated,
-                "cut_tokens": cut,
-            }
-        )
+        row = {"task": "longhealth", "sample_id": sample_id, "group_id": group, "messages": messages,
+               "max_tokens": int(spec["max_tokens"]), "reference": expected, "lh_task": lh_task,
+               "truncated": truncated, "cut_tokens": cut}
+        if ctx.protocol.client_renders:
+            if ctx.base_model:
+                row["prompt"] = spec["base_model_input"].format(sys_prompt=spec["sys_prompt"], prompt=prompt)
+                row["messages"] = [{"role": "user", "content": row["prompt"]}]
+            else:
+                row["prompt"] = client_prompt(ctx, messages)
+        rows.append(row)
     return rows
 
 
 async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
     patients = load_longhealth(data_dir / task.data_path).to_dicts()
-    spec = prompts("longhealth")
+    spec = prompts("longhealth", ctx.protocol)
     tokenizer = ctx.tokenizer or EstimateTokenizer()
     all_texts = [t["text"] for p in patients for t in p["texts"]]
-    sep_tokens, *text_counts = await tokenizer.count([SEPARATOR, *all_texts])
+    counted = ctx.protocol.longhealth_counted_separator or SEPARATOR
+    sep_tokens, *text_counts = await tokenizer.count([counted, *all_texts])
     # a reasoning budget is output too: the served context must hold the thoughts beside the documents
     context = ctx.context_length - ctx.output_reserve if ctx.context_length else None
-    room = (await budget(tokenizer, context, ctx.longhealth_budget)).user_tokens
+    room = (await budget(tokenizer, context, ctx.longhealth_budget, ctx.protocol)).user_tokens
     if room <= 0:
         raise UserError(f"longhealth: context length {ctx.context_length} leaves no room for a prompt")
     composer = _Composer(
@@ -273,7 +288,8 @@ async def _build(task: Task, data_dir: Path, ctx: BuildContext) -> pl.DataFrame:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         raise
-    return handover_frame((row for rows in groups for row in rows), _EXTRAS)
+    extras = {**_EXTRAS, **({"prompt": pl.Utf8} if ctx.protocol.client_renders else {})}
+    return handover_frame((row for rows in groups for row in rows), extras)
 
 
 TASK = declare("longhealth", builder=_build, title="LongHealth")

@@ -1,8 +1,8 @@
 """Wire formats: how one Request travels over one HTTP API and how that API's 2xx answer becomes an Outcome.
 
-One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server), ``responses``
-(OpenAI's Responses API: endpoint key ``api = "responses"``). Raw-prompt completions (CLUE 2024's
-client-rendered prompts: ``/v1/completions``, TGI's ``/generate``) add a module. The engine asks the wire for the URL, the body and the parse; it knows
+One module per API: ``chat`` (OpenAI chat completions, every OpenAI-compatible server); ``responses``
+(OpenAI's Responses API: endpoint key ``api = "responses"``); ``completions`` (CLUE 2024's client-rendered raw
+prompts: ``/v1/completions``, TGI's ``/generate``). The engine asks the wire for the URL, the body and the parse; it knows
 nothing else about the API, and non-2xx answers stay with ``outcome.classify_status`` for every wire.
 """
 
@@ -13,9 +13,10 @@ from typing import Any, Protocol
 from ..outcome import Outcome
 from ..request import Request
 from .chat import CHAT
+from .completions import COMPLETIONS, TGI_GENERATE, VLLM_COMPLETIONS
 from .responses import RESPONSES
 
-__all__ = ["Wire", "CHAT", "RESPONSES", "wire_for"]
+__all__ = ["Wire", "CHAT", "RESPONSES", "COMPLETIONS", "VLLM_COMPLETIONS", "TGI_GENERATE", "wire_for"]
 
 
 class Wire(Protocol):
@@ -37,8 +38,9 @@ class Wire(Protocol):
         ...
 
 
-#: Every wire by the name the endpoint key ``api`` and the manifest use.
-WIRES: dict[str, Wire] = {CHAT.name: CHAT, RESPONSES.name: RESPONSES}
+#: Every wire by the name the endpoint key ``api`` and the manifest use (``VLLM_COMPLETIONS`` reads answers as
+#: ``COMPLETIONS`` does).
+WIRES: dict[str, Wire] = {w.name: w for w in (CHAT, RESPONSES, COMPLETIONS, TGI_GENERATE)}
 
 
 def wire_for(api: str) -> Wire:
