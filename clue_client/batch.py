@@ -29,7 +29,8 @@ import polars as pl
 from .datasets.formats import sha256_file
 from .errors import ServerUnreachable, UserError
 from .engine.hosted_rules import RequestRules
-from .engine.outcome import Action, Outcome, classify_status, parse_completion
+from .engine.outcome import Action, Outcome, classify_status
+from .engine.wire.chat import parse_completion
 from .engine.request import Request, Result
 from .files import replace_atomically
 from .runner import RunOptions, RunSummary, offline_model, prepare_run, score_run_dir
