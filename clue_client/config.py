@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
-           "MAX_TEMPERATURE"]
+           "header_problem", "MAX_TEMPERATURE"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -183,13 +183,19 @@ class Endpoint:
 
     def headers(self) -> dict[str, str]:
         """Every header an HTTP call to this endpoint carries: the key (Bearer, or ``api_key_header``) and
-        ``extra_headers`` with their ``${VAR}`` resolved. Never logged or stored."""
-        headers = {name: self._resolve(f"extra_headers.{name}", value) for name, value in self.extra_headers.items()}
+        ``extra_headers`` with their ``${VAR}`` resolved, each checked against what HTTP allows (a key read
+        from a file with its newline would otherwise fail as "cannot reach"). Never logged or stored."""
+        headers = {}
+        for name, value in self.extra_headers.items():
+            headers[name] = self._resolve(f"extra_headers.{name}", value)
+            if (problem := header_problem(name, headers[name])) is not None:
+                raise ConfigError(f"{self.source}: endpoint '{self.name}': extra_headers.{name}: {problem}")
         if (key := self.api_key()) is not None:
-            if self.api_key_header:
-                headers[self.api_key_header] = key
-            else:
-                headers["Authorization"] = f"Bearer {key}"
+            name = self.api_key_header or "Authorization"
+            if (problem := header_problem(name, key)) is not None:
+                raise ConfigError(f"{self.source}: endpoint '{self.name}': the API key in environment variable "
+                                  f"{self.api_key_env} (api_key_env) cannot be sent: {problem}")
+            headers[name] = key if self.api_key_header else f"Bearer {key}"
         return headers
 
     def query_params(self) -> dict[str, str]:
@@ -228,6 +234,27 @@ class Endpoint:
             "input_per_million": self.price_per_million_input or 0.0,
             "output_per_million": self.price_per_million_output or 0.0,
         }
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CHARACTER_NAMES = {"\n": "a line break (\\n)", "\r": "a carriage return (\\r)", "\x00": "a NUL byte",
+                    "\t": "a tab"}
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why HTTP cannot carry the header ``name: value``, or None. The value is never quoted (it may be a key):
+    the line names the character and where it sits (a trailing newline is a key read from a file)."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"'{name}' is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    for position, char in enumerate(value):
+        if (" " <= char <= "~") or (char == "\t" and 0 < position < len(value) - 1):
+            continue
+        what = _CHARACTER_NAMES.get(char) or (f"the non-ASCII character U+{ord(char):04X}" if ord(char) > 127
+                                               else f"the control character U+{ord(char):04X}")
+        where = "at its end" if value[position:].strip() == "" else ("at its start" if not value[:position].strip()
+                                                                     else f"at position {position + 1}")
+        return f"its value holds {what} {where}, which an HTTP header cannot carry; remove it"
+    return None
 
 
 def is_url(text: str) -> bool:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 
@@ -14,9 +14,6 @@ from ..config import Endpoint, default_config_path, load_endpoints, resolve_endp
 from ..errors import UserError
 from .common import stdout
 from .run import _served
-
-if TYPE_CHECKING:
-    from ..engine.outcome import ServerError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,39 +56,62 @@ async def _check(endpoint: Endpoint, model: str | None, model_check: bool = True
     info = {"url": ", ".join(endpoint.base_urls), "kind": kind, "model": model, "models": ids,
             "context_length": context, "chat_status": status, "latency_s": latency}
     if error is not None:
-        info["chat_error"] = endpoint.redact(str(error))
+        info["chat_error"] = endpoint.redact(error)
     return info
 
 
-async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, ServerError | None, float]:
+async def _timed_sdk_request(endpoint: Endpoint, model: str) -> tuple[int, str | None, float]:
     """One chat request through the official ``openai`` SDK (its retries off): if the SDK can parse the
-    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours.
-    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...).
-    A refusal comes back as the server's own message and type, which say more than any guess of ours."""
+    answer into its types, the endpoint is OpenAI-compatible for users' own code too, not just for ours; and
+    the answer is read as ``clue run`` reads it, so a 200 with a login page or an error object is no "healthy".
+    It carries the run's headers, query and body rules (``max_completion_tokens`` for o-series models...),
+    follows no redirect (``outcome.redirect_problem``) and has one deadline for the whole call (the SDK's
+    timeout is per read). A refusal comes back as the server's own message and type, which say more than any
+    guess of ours."""
     import openai
     from openai import Omit
 
+    from ..engine.causes import connection_problem
     from ..engine.hosted_rules import request_rules
-    from ..engine.outcome import parse_error_body
+    from ..engine.outcome import Action, parse_error_body, redirect_problem
+    from ..engine.wire.chat import CHAT
+    from ..errors import ServerUnreachable
 
     headers = endpoint.headers()  # the endpoint's own auth (Bearer, or api_key_header) and extra_headers
     # a key in another header (Azure's api-key): no "Authorization: Bearer unused" beside it
     omit = {"Authorization": Omit()} if endpoint.api_key_header and "Authorization" not in headers else None
+    deadline = min(120.0, endpoint.request_timeout_s())
+    url = CHAT.url(endpoint.base_url)
     client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="unused", max_retries=0,
-                                default_headers=headers, default_query=endpoint.query_params(),
-                                timeout=min(120.0, endpoint.request_timeout_s()))
+                                default_headers=headers, default_query=endpoint.query_params(), timeout=deadline,
+                                http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False, timeout=deadline))
     started = time.perf_counter()
     try:
-        async with client:
-            await client.chat.completions.create(
+        async with asyncio.timeout(deadline), client:
+            raw = await client.chat.completions.with_raw_response.create(
                 model=model, messages=[{"role": "user", "content": "Say OK."}],
                 extra_body=request_rules(endpoint, model).params(4), extra_headers=omit,
             )
+    except TimeoutError:
+        raise ServerUnreachable(f"{url}: no answer to a one-line chat request within {deadline:g} s") from None
     except openai.APIStatusError as exc:
-        return exc.status_code, parse_error_body(exc.status_code, exc.response.content), time.perf_counter() - started
+        status = exc.status_code
+        if 300 <= status < 400:
+            raise UserError(redirect_problem(url, status, exc.response.headers.get("location"), endpoint.base_url)) from None
+        return status, str(parse_error_body(status, exc.response.content)), time.perf_counter() - started
+    except openai.APIConnectionError as exc:
+        raise ServerUnreachable(connection_problem(url, exc)) from None
     except openai.APIError as exc:
-        raise UserError(f"{endpoint.base_url}: chat request failed ({type(exc).__name__})") from None
-    return 200, None, time.perf_counter() - started
+        raise UserError(f"{url}: chat request failed ({type(exc).__name__})") from None
+    latency = time.perf_counter() - started
+    outcome = CHAT.parse(raw.http_response.content)
+    if outcome.action is not Action.DONE:
+        return raw.http_response.status_code, outcome.error, latency
+    try:
+        raw.parse()  # the SDK's own types, as users' code reads them
+    except Exception as exc:  # noqa: BLE001 - whatever the SDK raises, the answer is not for it
+        return raw.http_response.status_code, f"the openai SDK cannot read the answer ({type(exc).__name__})", latency
+    return raw.http_response.status_code, None, latency
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -101,4 +121,4 @@ def check_command(args: argparse.Namespace) -> int:
     for name, value in info.items():
         shown = f"{value:.3f}" if isinstance(value, float) else (", ".join(value) if isinstance(value, list) else value)
         stdout.print(f"{name:15} {shown}", markup=False)
-    return 0 if 200 <= info["chat_status"] < 300 else 3
+    return 0 if 200 <= info["chat_status"] < 300 and "chat_error" not in info else 3
