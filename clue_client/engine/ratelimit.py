@@ -86,7 +86,7 @@ class RateLimitPause:
         self._next = 0.0  # when the next paced attempt may start
         self._stretch_start = time.monotonic()  # requests sent since then have not met a 429 that taught a rate
         self._answers = 0  # answers to requests of this stretch
-        self._taught: tuple[float, float] | None = None  # the stretch the latest 429 closed, not yet learnt from
+        self._taught: float | None = None  # start of the stretch the latest 429 closed, not yet learnt from
         self._taught_answers = 0
         self._limited_since: float | None = None  # rate limited with no answer in between, since
 
@@ -95,7 +95,7 @@ class RateLimitPause:
         if self._limited_since is None:
             self._limited_since = now
         if sent_at >= self._stretch_start:  # this 429 answers the current pace: the rate is learnt from it
-            self._taught, self._taught_answers = (self._stretch_start, now), self._answers
+            self._taught, self._taught_answers = self._stretch_start, self._answers
             self._stretch_start, self._answers = now + wait_s, 0
         if sent_at >= self._limited_sent_at:  # the newest request's answer is the server's latest word
             self._limited_sent_at, self._paused_at = sent_at, now
@@ -107,7 +107,7 @@ class RateLimitPause:
         self._limited_since = None
         if sent_at >= self._stretch_start:
             self._answers += 1
-        elif self._taught is not None and sent_at >= self._taught[0]:
+        elif self._taught is not None and sent_at >= self._taught:
             self._taught_answers += 1
         if self.gap_s:
             self.gap_s = self.gap_s * self._EASE if self.gap_s > 1e-3 else 0.0
@@ -130,8 +130,8 @@ class RateLimitPause:
     def _learn(self) -> None:
         """The pause is over: the gap from the stretch the 429 closed."""
         if self._taught is not None:
-            start, _ = self._taught
-            self.gap_s = min(self._MAX_GAP_S, (self._stretch_start - start) / max(1, self._taught_answers))
+            stretch = self._stretch_start - self._taught  # up to the end of the pause the 429 asked for
+            self.gap_s = min(self._MAX_GAP_S, stretch / max(1, self._taught_answers))
             self._taught = None
 
     async def wait(self, budget_s: float = math.inf) -> None:
@@ -147,6 +147,8 @@ class RateLimitPause:
                 except TimeoutError:
                     pass
             self._learn()
+            if self._until and self.remaining_s() <= 0:
+                self._until = 0.0  # the pause is over: later attempts take the fast path again
             if not self.gap_s:
                 return
             now = time.monotonic()
