@@ -22,7 +22,7 @@ from .errors import ConfigError
 
 __all__ = ["Endpoint", "Sampling", "load_endpoints", "resolve_endpoint", "default_config_path", "is_url", "url_problem",
            "MAX_TEMPERATURE", "MAX_CONCURRENCY", "MAX_REASONING_BUDGET", "MAX_REQUESTS_PER_MINUTE", "MAX_TIMEOUT_S", "MAX_LIMIT",
-           "PROTOCOL_BODY_KEYS", "identity_of"]
+           "PROTOCOL_BODY_KEYS", "identity_of", "header_problem"]
 
 Kind = Literal["vllm", "tgi", "llamacpp", "openai", "generic"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -226,13 +226,19 @@ class Endpoint:
 
     def headers(self) -> dict[str, str]:
         """Every header an HTTP call to this endpoint carries: the key (Bearer, or ``api_key_header``) and
-        ``extra_headers`` with their ``${VAR}`` resolved. Never logged or stored."""
-        headers = {name: self._resolve(f"extra_headers.{name}", value) for name, value in self.extra_headers.items()}
+        ``extra_headers`` with their ``${VAR}`` resolved, each checked against what HTTP allows (a key read
+        from a file with its newline would otherwise fail as "cannot reach"). Never logged or stored."""
+        headers = {}
+        for name, value in self.extra_headers.items():
+            headers[name] = self._resolve(f"extra_headers.{name}", value)
+            if (problem := header_problem(name, headers[name])) is not None:
+                raise ConfigError(f"{self.source}: endpoint '{self.name}': extra_headers.{name}: {problem}")
         if (key := self.api_key()) is not None:
-            if self.api_key_header:
-                headers[self.api_key_header] = key
-            else:
-                headers["Authorization"] = f"Bearer {key}"
+            name = self.api_key_header or "Authorization"
+            if (problem := header_problem(name, key)) is not None:
+                raise ConfigError(f"{self.source}: endpoint '{self.name}': the API key in environment variable "
+                                  f"{self.api_key_env} (api_key_env) cannot be sent: {problem}")
+            headers[name] = key if self.api_key_header else f"Bearer {key}"
         return headers
 
     def query_params(self) -> dict[str, str]:
@@ -277,6 +283,27 @@ def identity_of(model: str, base_urls: "tuple[str, ...] | list[str]", embedded: 
     """``Endpoint.identity`` from its parts (a run folder's manifest records them)."""
     where = "embedded" if embedded else ",".join(sorted(base_urls))
     return f"{model}@{where}"
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CHARACTER_NAMES = {"\n": "a line break (\\n)", "\r": "a carriage return (\\r)", "\x00": "a NUL byte",
+                    "\t": "a tab"}
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why HTTP cannot carry the header ``name: value``, or None. The value is never quoted (it may be a key):
+    the line names the character and where it sits (a trailing newline is a key read from a file)."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"'{name}' is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    for position, char in enumerate(value):
+        if (" " <= char <= "~") or (char == "\t" and 0 < position < len(value) - 1):
+            continue
+        what = _CHARACTER_NAMES.get(char) or (f"the non-ASCII character U+{ord(char):04X}" if ord(char) > 127
+                                               else f"the control character U+{ord(char):04X}")
+        where = "at its end" if value[position:].strip() == "" else ("at its start" if not value[:position].strip()
+                                                                     else f"at position {position + 1}")
+        return f"its value holds {what} {where}, which an HTTP header cannot carry; remove it"
+    return None
 
 
 def is_url(text: str) -> bool:

@@ -22,7 +22,7 @@ from .config import Endpoint, identity_of
 from .engine.engine import Backoff, Engine, EngineStats
 from .engine.hosted_rules import RequestRules, request_rules
 from .errors import DataError, ServerUnreachable, UserError
-from .engine.outcome import parse_error_body
+from .engine.outcome import clean_text, parse_error_body
 from .engine.request import Request
 from .engine.wire import wire_for
 from .files import replace_atomically
@@ -132,11 +132,10 @@ async def resolve_model(
     With ``check``, a model the server's non-empty list does not name stops here (exit 2) instead of
     becoming one error per sample; so does a client error on ``/models`` itself (a gateway refusing the key).
     """
+    from .serving.introspect import fetch, json_of
+
     url = f"{endpoint.base_url}/models"
-    try:
-        response = await client.get(url, timeout=min(30.0, endpoint.request_timeout_s()))
-    except httpx.HTTPError as exc:
-        raise ServerUnreachable(f"cannot reach {endpoint.base_url} ({type(exc).__name__}); is the server running?") from None
+    response = await fetch(client, url, deadline_s=min(30.0, endpoint.request_timeout_s()), base_url=endpoint.base_url)
     said = "" if response.is_success else endpoint.redact(str(parse_error_body(response.status_code, response.content)))
     if response.status_code in (401, 403):
         raise UserError(
@@ -146,11 +145,9 @@ async def resolve_model(
     if check and 400 <= response.status_code < 500 and response.status_code not in NO_MODEL_LIST_STATUS:
         raise UserError(f"{url} answered {said}; fix the endpoint or key (or pass --no-model-check to send anyway)")
     ids: list[str] = []
-    if response.is_success:
-        try:
-            ids = [m["id"] for m in response.json().get("data", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            ids = []
+    listed = json_of(response) if response.is_success else None
+    if isinstance(listed, dict) and isinstance(listed.get("data"), list):
+        ids = [clean_text(m["id"]) for m in listed["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)]
     model = requested or endpoint.model or (ids[0] if ids else None)
     if model is None:
         raise UserError(f"{endpoint.base_url} lists no model at /models (HTTP {response.status_code}); pass --model ID")
@@ -422,6 +419,8 @@ async def send_missing(options: RunOptions, on_start: Callable[[EngineStats, Any
     endpoint, model, manifest, out = prepared.endpoint, prepared.model, prepared.manifest, options.out
     with Store(out / "store.sqlite", expected=manifest.get(STORED_KEY, 0)) as store:
         pending = store.missing(prepared.requests, options.retry_errors)
+        answered = store.done_keys(retry_errors=True)  # a request answered before: the breaker's control
+        control = next((r for r in prepared.requests if r.key in answered), None)
         async with Engine(endpoint, model, concurrency=options.concurrency, max_cost=options.max_cost,
                           backoff=options.backoff, wire=prepared.wire) as engine:
             engine.stats.total = len(pending)
@@ -430,7 +429,7 @@ async def send_missing(options: RunOptions, on_start: Callable[[EngineStats, Any
             by_key = {r.key: r for r in pending}
             completed = False
             try:
-                async for result in engine.run(pending, total=len(pending)):
+                async for result in engine.run(pending, total=len(pending), control=control):
                     store.put(by_key.pop(result.key), result, model=model)
                 completed = True
             finally:  # also on Ctrl-C and SIGTERM: the manifest says how far the run got

@@ -30,6 +30,14 @@ context (after truncation) is refused as each server refuses it. ``bos_token`` p
 BOS (``/tokenize`` with ``add_special(_tokens)``, and every raw prompt). ``chat_template`` is what ``/props``
 tells (llama.cpp); ``hub_files`` serves ``/{repo}/resolve/{revision}/{file}`` as the Hugging Face Hub does.
 
+Hostile modes (``fake_hostile.py`` for the bodies): faults ``html200``, ``error200``, ``deep``, ``bigint``,
+``surrogate``, ``content-filter``, ``budget``, ... per request; ``huge`` (a 50 MB answer, chunked) and
+``huge-length`` (the same with its length declared); ``refuse_after`` N answers a gateway's budget refusal to
+everything once N requests were answered; ``redirect`` answers the routes in ``redirect_paths`` with a
+``redirect_status`` to another address; ``silent_paths`` accept a request and never answer; ``trickle_paths``
+answer a byte every ``trickle_s``; a GET on the chat route (what a 301/302 turns a POST into) is answered with
+a completion that no prompt asked for, and counted in ``gets``.
+
 Run standalone (benchmarks): ``python tests/fake_server.py --port 0 [--delay 0.0]`` prints the URL.
 """
 
@@ -50,13 +58,15 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+import fake_hostile
 import fake_shapes
 from fake_shapes import SHAPES, default_thought
 
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
 
 FAULTS = ("429", "500", "503", "drop", "truncated", "slow", "400ctx", "422ctx", "llama400ctx", "echo400", "echo500",
-          "length", "null", "quota", "litellm-model", "litellm-key")
+          "length", "null", "quota", "litellm-model", "litellm-key", "huge", "huge-length", *fake_hostile.HOSTILE)
+HUGE_BYTES = 50 * 1024 * 1024
 
 
 def tokenize(text: str) -> list[str]:
@@ -134,6 +144,14 @@ class FakeServer:
     bos_token: str | None = None  # a BOS the tokenizer adds to raw prompts (and /tokenize with add_special)
     chat_template: str | None = None  # the Jinja template /props tells (llama.cpp)
     hub_files: dict[str, str] = field(default_factory=dict)  # "OWNER/NAME/REV/FILE" -> text, Hub-style
+    refuse_after: int | None = None  # after this many answers, every chat request gets a budget refusal
+    redirect: str | None = None  # Location of the redirect answered on redirect_paths
+    redirect_status: int = 307
+    redirect_paths: tuple[str, ...] = ("/v1/chat/completions",)
+    silent_paths: tuple[str, ...] = ()  # accepted, never answered
+    trickle_paths: tuple[str, ...] = ()  # answered one byte every trickle_s
+    trickle_s: float = 1.0
+    gets: int = 0  # GET requests on the chat route (a redirected POST turned into a GET)
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -169,6 +187,7 @@ class FakeServer:
         app = web.Application(client_max_size=64 * 1024**2, middlewares=[self._hide])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/chat/completions", self._chat_get)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/tokenize", self._tokenize)
         app.router.add_post("/detokenize", self._detokenize)
@@ -178,15 +197,51 @@ class FakeServer:
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/generate", self._generate_tgi)
         app.router.add_get("/{owner}/{name}/resolve/{revision}/{file}", self._hub)
+        app.router.add_get("/stats", self._stats)
         return app
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """What the server saw, for benchmarks that run it in a process of its own."""
+        return web.json_response({"requests": sum(self.requests.values()) + self.rate_limited,
+                                  "answered": sum(self.answered.values()), "rate_limited": self.rate_limited})
 
     @web.middleware
     async def _hide(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
         if request.path in self.hidden_routes:
             return web.json_response({"error": "Not Found"}, status=404)
+        if self.redirect is not None and request.path in self.redirect_paths:
+            self.auth_headers.append(request.headers.get("Authorization", ""))
+            return web.Response(status=self.redirect_status, headers={"Location": self.redirect})
+        if request.path in self.silent_paths:
+            await self._stopping.wait()  # until the server stops
+            return web.Response(status=503)
+        if request.path in self.trickle_paths:
+            return await self._trickle(request, await handler(request))
         if request.path == "/tokenize":
             self.tokenize_calls += 1
         return await handler(request)
+
+    async def _trickle(self, request: web.Request, answer: web.StreamResponse) -> web.StreamResponse:
+        """``answer``'s body one byte every ``trickle_s`` (a per-read timeout never fires)."""
+        body = answer.body if isinstance(answer, web.Response) and isinstance(answer.body, bytes) else b"{}"
+        response = web.StreamResponse(status=answer.status, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            for byte in body:
+                await response.write(bytes([byte]))
+                await asyncio.sleep(self.trickle_s)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):  # the client gave up: as it should
+            pass
+        return response
+
+    async def _chat_get(self, request: web.Request) -> web.Response:
+        """A GET on the chat route, what a client following a 301/302 sends: a completion no prompt asked for."""
+        self.gets += 1
+        self.calls.append({"headers": dict(request.headers), "query": dict(request.query), "params": {}, "method": "GET"})
+        message = {"role": "assistant", "content": "ENTAILMENT (a reply to a GET: no prompt was sent)"}
+        return web.json_response({"id": "get", "object": "chat.completion", "model": self.model,
+                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -375,6 +430,8 @@ class FakeServer:
         pid = prompt_id(body["messages"])
         self.requests[pid] += 1
         fault = self.fault_for(pid, self.requests[pid])
+        if self.refuse_after is not None and sum(self.answered.values()) >= self.refuse_after:
+            fault = "budget"
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -418,6 +475,8 @@ class FakeServer:
             if api == "responses":
                 return web.json_response(fake_shapes.responses_overflow(), status=400)
             return self._context_error(fault or "400ctx", prompt_tokens, max_tokens)
+        if fault in ("huge", "huge-length"):
+            return await self._huge(request, fault == "huge-length")
         thought, answer, finish, thought_n, answer_n = self._draft(body, max_tokens, pid)
         if api == "responses":
             written = None if (thought and not answer) or fault == "null" else answer
@@ -433,6 +492,9 @@ class FakeServer:
                          "finish_reason": "length" if fault == "length" else finish}],
             "usage": fake_shapes.usage(self.shape, prompt_tokens, thought_n, answer_n),
         }
+        if fault in fake_hostile.HOSTILE:
+            status, raw_bytes, content_type = fake_hostile.body(fault, payload, prompt_tokens)
+            return web.Response(body=raw_bytes, status=status, content_type=content_type)
         return self._send(payload, pid, fault)
 
     def _send(self, payload: dict[str, Any], pid: str, fault: str | None) -> web.Response:
@@ -442,6 +504,27 @@ class FakeServer:
         self.answered[pid] += 1
         self.answer_times.append(time.monotonic())
         return web.Response(text=raw, content_type="application/json")
+
+    async def _huge(self, request: web.Request, declared: bool) -> web.StreamResponse:
+        """A 50 MB completion, streamed in 1 MB pieces (``declared``: with its Content-Length)."""
+        head = b'{"object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop", "message": ' \
+               b'{"role": "assistant", "content": "'
+        tail = b'"}}]}'
+        filler = HUGE_BYTES - len(head) - len(tail)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            response.content_length = HUGE_BYTES
+        await response.prepare(request)
+        await response.write(head)
+        piece = b"x" * (1 << 20)
+        try:
+            for start in range(0, filler, len(piece)):
+                await response.write(piece[: min(len(piece), filler - start)])
+            await response.write(tail)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):  # the client stopped reading: as it should
+            pass
+        return response
 
     def _respond(self, body: dict[str, Any], pid: str) -> str:
         """The answer text: the responder's, or in sampling mode the prompt's next draw (at temperature 0 always
@@ -483,6 +566,7 @@ class FakeServer:
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
+            self._stopping = asyncio.Event()
             self._runner = web.AppRunner(self.app(), access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
@@ -503,6 +587,7 @@ class FakeServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)  # silent handlers end, so cleanup need not wait
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
@@ -526,11 +611,20 @@ def main() -> None:
     parser.add_argument("--slow", type=float, default=2.0, help="seconds a 'slow' fault stalls")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="fake-model", help="the model id /v1/models lists")
+    parser.add_argument("--always", choices=FAULTS, help="every request gets this fault")
+    parser.add_argument("--window-limit", type=int, default=0, help="chat requests answered per window (0: no limit)")
+    parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--silent", action="store_true", help="accept every request and never answer")
     args = parser.parse_args()
     server = FakeServer(port=args.port, delay_s=args.delay, context_length=args.context_length,
-                        retry_after=args.retry_after, slow_s=args.slow, model=args.model)
+                        retry_after=args.retry_after, slow_s=args.slow, window_limit=args.window_limit,
+                        window_s=args.window_s, model=args.model)
     if args.fault_rate:
         server.fault_for = random_first_attempt_faults(args.fault_rate, tuple(args.faults.split(",")), args.seed)
+    if args.always:
+        server.fault_for = lambda pid, attempt: args.always
+    if args.silent:
+        server.silent_paths = ("/v1/chat/completions", "/v1/models")
     server.start()
     print(server.base_url, flush=True)
     try:

@@ -25,6 +25,11 @@ Each shape is taken from public documentation or from bodies quoted in public is
 - ``litellm-model`` / ``litellm-key``: LiteLLM proxy: an unknown model is 400
   "Invalid model name passed in model=..." (BerriAI/litellm#9663, #3142), a non-master key on a proxy without
   a database 400 ``no_db_connection`` "No connected db." (BerriAI/litellm#20837).
+- ``mistral``: Mistral's chat completions API answers ``content`` as a list of chunks: ``{"type": "text",
+  "text": ...}``, and for its reasoning models (Magistral) a ``{"type": "thinking", "thinking": [text chunks]}``
+  chunk before them (Mistral's OpenAPI spec, ``TextChunk`` and ``ThinkChunk``:
+  https://docs.mistral.ai/capabilities/reasoning/; seen from magistral-medium-2509 in
+  spring-projects/spring-ai#5020).
 - Azure OpenAI: key in the ``api-key`` header, ``api-version`` query required, else 404 "Resource not found"
   (learn.microsoft.com/azure/ai-services/openai/reference).
 - ``responses``: OpenAI's Responses API, ``POST /v1/responses``
@@ -47,7 +52,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SHAPES = ("plain", "vllm", "llamacpp", "openrouter", "openai-reasoning", "inline", "inline-open")
+SHAPES = ("plain", "vllm", "llamacpp", "openrouter", "openai-reasoning", "inline", "inline-open", "mistral")
 ENCRYPTED = "gAAAAABo-fictional-encrypted-reasoning"
 
 
@@ -85,6 +90,10 @@ def message(shape: str, thought: str, answer: str, cut: bool) -> dict[str, Any]:
                 "reasoning_details": details}
     if shape == "openai-reasoning":
         return {"role": "assistant", "content": "" if cut else answer, "refusal": None, "annotations": []}
+    if shape == "mistral":
+        thinking = [{"type": "thinking", "thinking": [{"type": "text", "text": thought}]}] if thought else []
+        return {"role": "assistant", "tool_calls": None, "prefix": False,
+                "content": thinking + ([] if cut else [{"type": "text", "text": answer}])}
     if shape == "inline":
         return {"role": "assistant", "content": "<think>\n" + thought + ("" if cut else "\n</think>\n\n" + answer)}
     if shape == "inline-open":

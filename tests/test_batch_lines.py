@@ -74,7 +74,7 @@ def test_error_lines_are_recorded_like_online_errors(record: dict[str, Any], ret
 def test_a_success_status_with_an_unusable_body_is_a_retryable_error() -> None:
     parsed = parse_output_line(line(response={"status_code": 200, "request_id": "r", "body": {"choices": []}}, error=None))
     result = result_from(parsed.custom_id, parsed.outcome)
-    assert not result.ok and result.retryable and "unparseable" in (result.error or "")
+    assert not result.ok and result.retryable and "not a chat completion" in (result.error or "")
 
 
 @pytest.mark.parametrize(

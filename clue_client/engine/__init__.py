@@ -5,7 +5,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "Engine": "engine", "EngineStats": "engine", "Backoff": "retry", "RunAborted": "engine",
-    "Action": "outcome", "Outcome": "outcome", "classify_status": "outcome", "parse_completion": "outcome",
+    "Action": "outcome", "Outcome": "outcome", "classify_status": "outcome", "parse_completion": "wire.chat",
     "Request": "request", "Result": "request", "PROTOCOL_VERSION": "request", "request_key": "request",
     "AdaptiveLimit": "ratelimit", "RateLimitPause": "ratelimit", "TokenBudget": "ratelimit",
     "Replica": "replicas", "ReplicaPool": "replicas", "Wire": "wire", "CHAT": "wire",

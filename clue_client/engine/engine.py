@@ -3,9 +3,10 @@
 Task-agnostic: Requests in, Results out. One pooled aiohttp session per endpoint: the hot path is plain
 aiohttp because bench/client_overhead.py measured httpx (even over its aiohttp transport) at a fraction
 of aiohttp's rate at concurrency 64; httpx serves the low-rate introspection calls. A replica pool for concurrency and
-routing, requests/min via asyncio-throttle, a tokens/min budget, an endpoint-wide pause after a 429, and
-tenacity retries that honour the server's wait (policy in ``retry.py``). What to do with each HTTP outcome
-is decided in ``outcome.py`` alone.
+routing, requests/min via asyncio-throttle, a tokens/min budget, an endpoint-wide pause after a 429 with a
+paced release, and tenacity retries that honour the server's wait within bounds (policy in ``retry.py``).
+What to do with each HTTP outcome is decided in ``outcome.py`` alone; refusals alike are judged in
+``alike.py``; the session, the answer-size cap and the silent-server watch live in ``transport.py``.
 
 A request waiting out a backoff gives its concurrency slot to another (``retry.Slot``); up to
 ``_WAITING_PER_SLOT`` times the concurrency may be waiting at once, so memory stays bounded.
@@ -25,16 +26,18 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from ..config import Endpoint
 from ..errors import UserError
-from .alike import FirstWave
 from ..redact import Redactor
-from .outcome import Action, Outcome, classify_status
+from .alike import Alike
+from .causes import connection_problem, tls_mismatch
+from .outcome import Action, Outcome, ServerError, classify_status
 from .ratelimit import RateLimitPause, TokenBudget, estimate_tokens
 from .replicas import Replica, ReplicaPool
 from .request import Request, Result
-from .retry import Backoff, RetryBudget, Slot
+from .retry import Backoff, RetryBudget, Slot, bounded_wait
+from .transport import BodyTooLarge, StallWatch, body_cap, client_timeout, make_session, read_capped
 from .wire import CHAT, Wire
 
-__all__ = ["Engine", "EngineStats", "RunAborted", "make_session", "Backoff"]
+__all__ = ["Engine", "EngineStats", "RunAborted", "Backoff"]
 
 
 class RunAborted(UserError):
@@ -78,33 +81,6 @@ class EngineStats:
         return self.completion_tokens / elapsed if elapsed > 0 else 0.0
 
 
-def make_session(endpoint: Endpoint, connections: int, *, fresh: bool = False) -> aiohttp.ClientSession:
-    """The shared pooled session: keep-alive connections sized to the concurrency, no cookies kept.
-
-    ``fresh``: a new connection for every request (the re-send after a stale keep-alive connection).
-    A trace hook marks each request that reused a pooled connection (``trace_request_ctx["reused"]``).
-    """
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, enable_cleanup_closed=True, force_close=fresh)
-    timeout = _client_timeout(endpoint.request_timeout_s())
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(),
-                                 trace_configs=[] if fresh else [_REUSE_TRACE])
-
-
-async def _on_reuse(session: aiohttp.ClientSession, context: object, params: object) -> None:
-    request_ctx = getattr(context, "trace_request_ctx", None)
-    if isinstance(request_ctx, dict):
-        request_ctx["reused"] = True
-
-
-_REUSE_TRACE = aiohttp.TraceConfig()
-_REUSE_TRACE.on_connection_reuseconn.append(_on_reuse)
-_REUSE_TRACE.freeze()
-
-
-def _client_timeout(total_s: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=total_s, connect=min(10.0, total_s))
-
-
 def _throttler(requests_per_minute: float | None) -> Throttler | None:
     """Requests/min as a window of about one second, so the rate is smooth rather than one burst a minute."""
     if not requests_per_minute:
@@ -127,6 +103,7 @@ class Engine:
         base_urls: tuple[str, ...] | None = None,
         all_down_timeout_s: float = 30.0,
         wire: Wire = CHAT,
+        stall_s: float = 15.0,
     ) -> None:
         self.endpoint = endpoint
         self.wire = wire  # the HTTP API requests travel over (engine/wire)
@@ -146,52 +123,56 @@ class Engine:
         self._throttler = _throttler(endpoint.requests_per_minute)
         self._budget = TokenBudget(endpoint.tokens_per_minute) if endpoint.tokens_per_minute else None
         self._pause = RateLimitPause()
+        self._watch = StallWatch(self._alive, self.pool.take_out, stall_s=stall_s)
+        self._alike: Alike | None = None
+        self._control: Request | None = None  # a request the endpoint answered: the breaker's control
+        self._asking = False
         self._stop_sending = False
         self._reserved_cost = 0.0
         self._backoff_wait = wait_exponential_jitter(multiplier=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s)
 
     async def __aenter__(self) -> "Engine":
-        self._session = make_session(self.endpoint, self._connections)
+        self._session = make_session(self.endpoint.request_timeout_s(), self._connections)
+        self._watch.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._watch.close()
         await self.pool.close()
         for session in (self._session, self._fresh):
             if session is not None:
                 await session.close()
 
     # ---- public ----------------------------------------------------------------------------
-    async def run(self, requests: Iterable[Request], total: int | None = None) -> AsyncIterator[Result]:
-        """Yield one Result per Request, in completion order. Streams: holds only what is in flight or waiting."""
+    async def run(self, requests: Iterable[Request], total: int | None = None,
+                  control: Request | None = None) -> AsyncIterator[Result]:
+        """Yield one Result per Request, in completion order. Streams: holds only what is in flight or waiting.
+
+        ``control``: a request the endpoint answered before (a resumed run's), so refusals alike can be
+        judged from the start (``alike.py``); requests answered in this run serve as well.
+        """
         self.stats.total = total if total is not None else getattr(requests, "__len__", lambda: 0)()
+        self._control = self._control or control
         source = iter(requests)
         capacity = self.pool.capacity
-        results: asyncio.Queue[Result | BaseException | None] = asyncio.Queue(maxsize=2 * capacity)
+        results: asyncio.Queue[list[Result | BaseException] | BaseException | None] = asyncio.Queue(maxsize=2 * capacity)
         attempting = asyncio.Semaphore(capacity)  # requests being attempted (not waiting out a backoff)
         live = asyncio.Semaphore(capacity * (1 + _WAITING_PER_SLOT))  # attempted + waiting
         tasks: set[asyncio.Task[None]] = set()
         started = 0
-        # the first wave alone until one of it is not rejected like the others (a config error: alike.py)
-        wave = FirstWave(self.endpoint, min(capacity, self.stats.total), self.wire.name) if self.stats.total else None
+        # the first wave alone until judged, refusals alike held back until judged (alike.py)
+        alike = self._alike = Alike(self.endpoint, capacity, self.stats.total, self.wire.name)
 
-        async def one(request: Request, reserved: float, first: bool) -> None:
+        async def one(request: Request, reserved: float) -> None:
             slot = Slot(attempting)
             try:
-                ready: list[Result | BaseException]
                 try:
                     item: Result | BaseException = await self._send(request, slot)
                 except Exception as exc:  # surfaced to the consumer, which cancels the rest
                     item = exc
                 finally:
                     self._reserved_cost -= reserved
-                ready = [item]
-                if first and wave is not None and isinstance(item, Result):
-                    held, stop = wave.settle(item)  # a rejection of the first wave waits for the verdict
-                    if stop is not None:
-                        self._stop_sending = True
-                    ready = [RunAborted(stop)] if stop is not None else list(held)
-                for each in ready:
-                    await results.put(each)
+                await results.put(alike.settle(item) if isinstance(item, Result) else [item])
             finally:
                 slot.release()
                 live.release()
@@ -203,7 +184,8 @@ class Engine:
                     await live.acquire()
                     await attempting.acquire()
                     request = None if self._stop_sending else next(source, None)
-                    first = request is not None and wave is not None and await wave.admit()
+                    if request is not None:
+                        await alike.admit()
                     if self._stop_sending:
                         request = None
                     reserved = None if request is None else self._reserve_cost(request)
@@ -215,7 +197,7 @@ class Engine:
                             self.stats.stopped_reason = f"--max-cost {self.max_cost:g} would be passed by the next request"
                         break
                     started += 1
-                    task = asyncio.create_task(one(request, reserved, first))
+                    task = asyncio.create_task(one(request, reserved))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             except Exception as exc:  # the request source failed
@@ -227,14 +209,19 @@ class Engine:
         feeding, received = True, 0
         try:
             while feeding or received < started:
-                item = await results.get()
-                if item is None:
+                batch = await results.get()
+                if batch is None:
                     feeding = False
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    received += 1
+                    continue
+                if isinstance(batch, BaseException):
+                    raise batch
+                received += 1
+                for item in batch:
+                    if isinstance(item, BaseException):
+                        raise item
                     yield item
+            for item in alike.flush():
+                yield item
         finally:
             pending = [feeder, *tasks]
             for task in pending:
@@ -255,16 +242,18 @@ class Engine:
         self._reserved_cost += worst
         return worst
 
-    def _wait_after(self, outcome: Outcome | None, failures: int) -> float:
-        """Seconds before the next attempt: the server's wait when given (capped), else backoff."""
-        if outcome is not None and outcome.retry_after_s is not None:
-            return min(outcome.retry_after_s, self.backoff.max_retry_after_s)
-        return self._backoff_wait(_Failures(failures))
+    def _wait_after(self, outcome: Outcome, attempts: int, ceiling_s: float) -> float:
+        """Seconds before the next attempt: our backoff, or the server's wait when it gives a longer one, up to
+        ``ceiling_s`` (what is left of the request's rate-limit budget)."""
+        return bounded_wait(outcome.retry_after_s, self._backoff_wait(_Failures(attempts)), ceiling_s)
+
+    def _payload(self, request: Request) -> bytes:
+        return json.dumps(self.wire.body(request, self.model), ensure_ascii=False).encode("utf-8")
 
     async def _send(self, request: Request, slot: Slot) -> Result:
         """First attempt directly (most requests need one; tenacity's per-call setup costs as much as the
         HTTP exchange on loopback), then tenacity's loop for the retries."""
-        payload = json.dumps(self.wire.body(request, self.model), ensure_ascii=False).encode("utf-8")
+        payload = self._payload(request)
         outcome, latency, replica = await self._attempt(request, payload)
         attempts = 1
         if outcome.action in _RETRY_ACTIONS:
@@ -275,7 +264,7 @@ class Engine:
                 return self._finish(Result(request.key, None, attempts=attempts, error=error, retryable=True))
         if outcome.action is Action.ABORT:
             self._stop_sending = True
-            raise RunAborted(f"{self.endpoint.name}: {outcome.error}")
+            raise RunAborted(self._redact.text(f"{self.endpoint.name}: {outcome.error}"))
         if outcome.action is Action.RECORD:
             return self._finish(Result(request.key, None, attempts=attempts, error=outcome.error, replica=replica,
                                        rejection=outcome.rejection))
@@ -305,15 +294,16 @@ class Engine:
         budget = RetryBudget(self.endpoint.max_retries, self.endpoint.rate_limit_wait_s)
         budget.record(first)
         outcome, latency = first, None
-        if budget.exhausted(first):
-            return first, None, replica, budget
 
-        def stop(state: RetryCallState) -> bool:
-            return budget.exhausted(outcome)
+        def stop(state: RetryCallState | None) -> bool:
+            return budget.exhausted(outcome, self._pause.limited_for_s())
 
         def wait(state: RetryCallState | None) -> float:
-            return self._wait_after(outcome, budget.attempts)
+            limited = outcome.action is Action.RATE_LIMITED
+            return self._wait_after(outcome, budget.attempts, budget.left_s() if limited else budget.rate_limit_wait_s)
 
+        if stop(None):
+            return first, None, replica, budget
         await slot.sleep(wait(None))
         retrying = AsyncRetrying(stop=stop, wait=wait, sleep=slot.sleep, retry=retry_if_exception_type(_Retryable), reraise=True)
         try:
@@ -332,19 +322,26 @@ class Engine:
         self.stats.done += 1
         if result.error is not None:
             self.stats.errors += 1
-        self.stats.prompt_tokens += result.prompt_tokens or 0
-        self.stats.completion_tokens += result.completion_tokens or 0
-        if (prices := self.endpoint.prices()) is not None:
-            self.stats.cost += ((result.prompt_tokens or 0) * prices["input_per_million"]
-                                + (result.completion_tokens or 0) * prices["output_per_million"]) / 1e6
+        self._charge(result.prompt_tokens, result.completion_tokens)
         return result
 
-    async def _attempt(self, request: Request, payload: bytes, avoid: str | None = None) -> tuple[Outcome, float | None, str]:
+    def _charge(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        self.stats.prompt_tokens += prompt_tokens or 0
+        self.stats.completion_tokens += completion_tokens or 0
+        if (prices := self.endpoint.prices()) is not None:
+            self.stats.cost += ((prompt_tokens or 0) * prices["input_per_million"]
+                                + (completion_tokens or 0) * prices["output_per_million"]) / 1e6
+
+    async def _attempt(self, request: Request, payload: bytes, avoid: str | None = None,
+                       observe: bool = True) -> tuple[Outcome, float | None, str]:
         """One HTTP exchange, classified. Returns the outcome, latency when answered, and the replica URL.
 
         ``avoid``: the replica that failed the previous attempt; a retry goes elsewhere when it can.
+        ``observe``: let the breaker see the outcome (not for the control request it asked for itself).
         """
-        await self._pause.wait()
+        await self._pause.wait(self.endpoint.rate_limit_wait_s)
+        if self._pause.spent(self.endpoint.rate_limit_wait_s):
+            return self._limited_out(), None, ""
         if self._throttler is not None:
             await self._throttler.acquire()
         max_tokens = request.max_tokens
@@ -356,49 +353,100 @@ class Engine:
         sent_at = time.monotonic()
         started = time.perf_counter()
         outcome: Outcome | None = None
+        task = self._watch.begin(replica.url)
         try:
-            outcome = await self._exchange(replica.url, payload, timeout_s)
+            outcome = await self._exchange(replica.url, payload, timeout_s, body_cap(max_tokens))
+        except asyncio.CancelledError:
+            if not self._watch.silenced(task):
+                raise
+            outcome = Outcome(Action.RETRY, f"no answer: {replica.url} accepted the connection but answered nothing for "
+                                            f"{self._watch.stall_s:g} s, not even GET /models", connection_failed=True)
         except aiohttp.ConnectionTimeoutError:  # the host never accepted: as good as down
             outcome = Outcome(Action.RETRY, "connection timed out", connection_failed=True)
         except TimeoutError:
             outcome = Outcome(Action.RETRY, f"timeout after {timeout_s:g} s")
-        except aiohttp.ClientConnectorError as exc:
-            outcome = Outcome(Action.RETRY, f"connection refused ({exc.os_error})", connection_failed=True)
         except (aiohttp.ClientError, ConnectionError) as exc:
-            # reset, server disconnected, truncated payload: counts toward marking the replica down
-            outcome = Outcome(Action.RETRY, f"connection error ({type(exc).__name__})", connection_failed=True)
+            # refused, reset, server disconnected, truncated payload: counts toward marking the replica down;
+            # TLS spoken to the wrong kind of port (or an untrusted certificate) is no fault a retry fixes
+            if (problem := tls_mismatch(replica.url, exc)) is not None:
+                outcome = Outcome(Action.ABORT, problem)
+            else:
+                outcome = Outcome(Action.RETRY, f"connection error ({connection_problem(replica.url, exc)})",
+                                  connection_failed=True)
         finally:
             latency = time.perf_counter() - started
+            self._watch.end(task, replica.url, heard=outcome is not None and not outcome.connection_failed)
             await self._release(replica, outcome, latency, sent_at)
         if self._budget is not None and outcome.payload and "text" in outcome.payload:
             used = (outcome.payload.get("prompt_tokens") or 0) + (outcome.payload.get("completion_tokens") or 0)
             self._budget.settle(estimate, used or estimate)
+        if observe:
+            await self._observe(request, outcome)
         return outcome, (latency if outcome.action is Action.DONE else None), replica.url
 
-    async def _exchange(self, url: str, payload: bytes, timeout_s: float) -> Outcome:
+    def _limited_out(self) -> Outcome:
+        """An attempt not sent: every request has been rate limited for the whole budget, so the run stops
+        sending (the requests not answered stay unscored; a rerun sends them)."""
+        waited = self.endpoint.rate_limit_wait_s
+        reason = (f"the endpoint has answered nothing but HTTP 429 (rate limited) for {waited:g} s, "
+                  "rate_limit_wait_s")
+        self._stop_sending = True
+        self.stats.stopped_reason = self.stats.stopped_reason or reason
+        return Outcome(Action.RATE_LIMITED, f"not sent: {reason}", sent=False)
+
+    async def _observe(self, request: Request, outcome: Outcome) -> None:
+        """Show the breaker an attempt's outcome; ask the control when it wants; stop when it says so."""
+        alike = self._alike
+        if outcome.action is Action.DONE:
+            self._control = request
+        if alike is None:
+            return
+        if alike.observe(request.key, outcome, self._control is not None) and not self._asking:
+            self._asking = True
+            try:
+                control = self._control
+                assert control is not None
+                verdict, _, _ = await self._attempt(control, self._payload(control), observe=False)
+                if verdict.payload:
+                    self._charge(verdict.payload.get("prompt_tokens"), verdict.payload.get("completion_tokens"))
+            finally:
+                self._asking = False
+            alike.judge(verdict)
+        if alike.stop is not None and outcome.action is not Action.DONE:
+            self._stop_sending = True
+            raise RunAborted(self._redact.text(alike.stop))
+
+    async def _exchange(self, url: str, payload: bytes, timeout_s: float, cap: int) -> Outcome:
         """POST the request and classify the answer. A keep-alive connection the server closed while it sat
         idle in the pool fails on reuse before the server saw anything: that is sent again at once on a new
         connection and is not an attempt (a failure on the new connection is)."""
         assert self._session is not None, "use Engine as an async context manager"
         trace: dict[str, bool] = {"reused": False}
         try:
-            return await self._post(self._session, url, payload, timeout_s, trace)
+            return await self._post(self._session, url, payload, timeout_s, trace, cap)
         except _STALE as exc:
             if not trace["reused"] or isinstance(exc, aiohttp.ClientConnectorError):
                 raise
         if self._fresh is None:
-            self._fresh = make_session(self.endpoint, self._connections, fresh=True)
+            self._fresh = make_session(self.endpoint.request_timeout_s(), self._connections, fresh=True)
         self.stats.retries += 1
-        return await self._post(self._fresh, url, payload, timeout_s, None)
+        return await self._post(self._fresh, url, payload, timeout_s, None, cap)
 
     async def _post(self, session: aiohttp.ClientSession, url: str, payload: bytes, timeout_s: float,
-                    trace: dict[str, bool] | None) -> Outcome:
-        async with session.post(self.wire.url(url), data=payload, headers=self._headers, params=self._query,
-                                timeout=_client_timeout(timeout_s), trace_request_ctx=trace) as response:
-            content = self._redact.body(await response.read())
-            if 200 <= response.status < 300:
+                    trace: dict[str, bool] | None, cap: int) -> Outcome:
+        target = self.wire.url(url)
+        async with session.post(target, data=payload, headers=self._headers, params=self._query,
+                                timeout=client_timeout(timeout_s), trace_request_ctx=trace,
+                                allow_redirects=False) as response:
+            status = response.status
+            try:
+                content = self._redact.body(await read_capped(response, cap))
+            except BodyTooLarge as exc:  # the server's fault for this request: retried, then a retryable error
+                said = ServerError(status, str(exc))
+                return Outcome(Action.RETRY, str(said), rejection=said if 200 <= status < 300 else None)
+            if 200 <= status < 300:
                 return self.wire.parse(content)
-            return classify_status(response.status, response.headers, content)
+            return classify_status(status, response.headers, content, target, url)
 
     async def _release(self, replica: Replica, outcome: Outcome | None, latency: float, sent_at: float) -> None:
         if outcome is None:  # cancelled mid-request
@@ -406,7 +454,7 @@ class Engine:
             return
         rate_limited = outcome.action is Action.RATE_LIMITED
         if rate_limited:
-            self._pause.on_rate_limited(sent_at, self._wait_after(outcome, 1))
+            self._pause.on_rate_limited(sent_at, self._wait_after(outcome, 1, self.endpoint.rate_limit_wait_s))
         elif outcome.action is Action.DONE:
             self._pause.on_answered(sent_at)
         await self.pool.release(
@@ -419,12 +467,21 @@ class Engine:
             retry_after_s=outcome.retry_after_s,
         )
 
-    async def _probe(self, url: str) -> bool:
-        """Is a down replica back? Any HTTP answer from its model list counts."""
+    async def _status(self, url: str, timeout_s: float) -> int | None:
+        """The HTTP status of the replica's model list, or None when it gives none within ``timeout_s``."""
         assert self._session is not None
         try:
             async with self._session.get(f"{url}/models", headers=self._headers, params=self._query,
-                                         timeout=aiohttp.ClientTimeout(total=5.0)) as response:
-                return response.status < 500
-        except (aiohttp.ClientError, ConnectionError, TimeoutError):
-            return False
+                                         timeout=aiohttp.ClientTimeout(total=timeout_s), allow_redirects=False) as response:
+                return response.status
+        except (aiohttp.ClientError, ConnectionError, TimeoutError, ValueError):
+            return None
+
+    async def _probe(self, url: str) -> bool:
+        """Is a down replica back? Any answer below 500 from its model list counts."""
+        status = await self._status(url, 5.0)
+        return status is not None and status < 500
+
+    async def _alive(self, url: str, timeout_s: float) -> bool:
+        """Does the replica answer HTTP at all (the silent-server watch's question)?"""
+        return await self._status(url, timeout_s) is not None

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .outcome import count
+
 __all__ = ["message_reasoning", "reasoning_tokens"]
 
 
@@ -41,5 +43,4 @@ def message_reasoning(message: Mapping[str, Any]) -> str | None:
 def reasoning_tokens(usage: Mapping[str, Any]) -> int | None:
     """``usage.completion_tokens_details.reasoning_tokens`` when given (they are inside completion_tokens)."""
     details = usage.get("completion_tokens_details")
-    value = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None

@@ -147,6 +147,15 @@ class ReplicaPool:
                 replica.limit.on_success()
             self._changed.notify_all()
 
+    async def take_out(self, url: str) -> None:
+        """Mark the replica at ``url`` down at once: it accepts connections and answers nothing, not even
+        its probe (``transport.StallWatch``), which is stronger evidence than a window of failures."""
+        async with self._changed:
+            for replica in self.replicas:
+                if replica.url == url and replica.healthy:
+                    self._mark_down(replica)
+            self._changed.notify_all()
+
     def _mark_down(self, replica: Replica) -> None:
         replica.down_since = time.monotonic()
         if not self._closed:

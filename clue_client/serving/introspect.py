@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 import httpx
 
-from ..engine.outcome import parse_error_body
+from ..engine.causes import connection_problem
+from ..engine.outcome import clean_text, loads, parse_error_body, redirect_problem
 from ..errors import ServerUnreachable, UserError
 from ..tasks.tokens import ESTIMATE_NOTE, EstimateTokenizer, Tokenizer
 
@@ -32,6 +33,7 @@ __all__ = [
     "EstimateTokenizer",
     "HttpTokenizer",
     "server_root",
+    "fetch",
     "list_models",
     "detect_kind",
     "context_length",
@@ -42,9 +44,16 @@ __all__ = [
 ]
 
 KINDS = ("vllm", "tgi", "llamacpp", "openai", "generic")
-PROBE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Seconds a probe of a route (``/props``, ``/info``, ``/v1/models``) may take in all, trickled bytes included.
+PROBE_DEADLINE_S = 15.0
+#: Seconds one tokenize call may take in all (a LongHealth record is long; a busy server queues it).
+TOKENIZE_DEADLINE_S = 120.0
+#: Bytes an introspection answer may take (OpenRouter's model list is about 1 MB; token lists far less).
+MAX_BODY = 32 << 20
 #: Concurrent tokenize calls per tokenizer: enough to hide latency, few enough not to crowd the server.
 TOKENIZE_CONCURRENCY = 8
+#: No context length a model reports is taken above this (a server's typo, or 1e999, would size budgets).
+MAX_CONTEXT = 100_000_000
 
 
 def server_root(base_url: str) -> str:
@@ -53,37 +62,63 @@ def server_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> Any | None:
-    """JSON of a 200 answer; None for any other status or a body that is not JSON."""
+async def fetch(client: httpx.AsyncClient, url: str, *, json: Any = None, deadline_s: float = PROBE_DEADLINE_S,
+                probe: bool = False, base_url: str | None = None) -> httpx.Response:
+    """One introspection call (GET, or POST with ``json``) with a total deadline and a size cap, the body read.
+
+    httpx's timeouts are per read, so a server trickling a byte a second would hold ``clue run`` forever;
+    the deadline covers the whole call. A redirect is not followed (``redirect_problem``); a failure to
+    connect names its cause; both, and an answer past the deadline or the cap, are one line (exit 2).
+    ``probe``: the route may not exist (``/props`` behind a gateway that only forwards ``/v1``): a redirect is
+    returned as it is, an answer to read as "not here".
+    """
+    method = "GET" if json is None else "POST"
     try:
-        response = await client.get(url, timeout=PROBE_TIMEOUT)
+        async with asyncio.timeout(deadline_s):
+            async with client.stream(method, url, json=json) as response:
+                if response.is_redirect and not probe:
+                    location = response.headers.get("location")
+                    raise UserError(redirect_problem(url, response.status_code, location, base_url))
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise UserError(f"{url} sent more than {MAX_BODY >> 20} MB; that is no answer to this request")
+                response._content = bytes(body)  # what .content, .text and .json() read
+                return response
+    except TimeoutError:
+        raise ServerUnreachable(f"{url} did not answer within {deadline_s:g} s (a total deadline: "
+                                "a slow trickle counts)") from None
     except httpx.TransportError as exc:
-        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
-    if response.status_code != 200:
-        return None
+        raise ServerUnreachable(connection_problem(url, exc)) from None
+
+
+def json_of(response: httpx.Response) -> Any | None:
+    """The JSON of an answer, or None for one that is not (too deep, too long a number, not JSON at all)."""
     try:
-        return response.json()
+        return loads(response.content)
     except ValueError:
         return None
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any | None:
+    """JSON of a 200 answer; None for any other status or a body that is not JSON."""
+    response = await fetch(client, url, probe=True)
+    return json_of(response) if response.status_code == 200 else None
 
 
 async def list_models(client: httpx.AsyncClient, base_url: str) -> list[dict]:
     """The ``data`` list of ``GET {base_url}/models``."""
     url = f"{base_url.rstrip('/')}/models"
-    try:
-        response = await client.get(url, timeout=PROBE_TIMEOUT)
-    except httpx.TransportError as exc:
-        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+    response = await fetch(client, url, base_url=base_url.rstrip("/"))
     if response.status_code != 200:
         said = parse_error_body(response.status_code, response.content)
         if response.status_code in (401, 403):
             raise UserError(f"{url} refused the API key ({said})")
         hint = "; is this an OpenAI-compatible base URL?" if response.status_code in (404, 405) else ""
         raise UserError(f"{url} answered {said}{hint}")
-    try:
-        data = response.json().get("data")
-    except (ValueError, AttributeError):
-        data = None
+    data = json_of(response)
+    data = data.get("data") if isinstance(data, dict) else None
     if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
         raise UserError(f"{url} did not return an OpenAI model list")
     return data
@@ -105,7 +140,7 @@ async def detect_kind(client: httpx.AsyncClient, base_url: str) -> str:
 
 
 def _positive_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_CONTEXT else None
 
 
 async def context_length(
@@ -125,7 +160,8 @@ async def context_length(
     if kind == "llamacpp":
         props = await _get_json(client, f"{root}/props")
         if isinstance(props, dict):
-            settings = props.get("default_generation_settings") or {}
+            settings = props.get("default_generation_settings")
+            settings = settings if isinstance(settings, dict) else {}
             return _positive_int(settings.get("n_ctx", props.get("n_ctx")))
         return None
     if kind in ("openai", "generic"):
@@ -148,16 +184,12 @@ class HttpTokenizer:
     async def _post(self, route: str, body: dict[str, Any]) -> Any:
         url = f"{self._root}{route}"
         async with self._limit:
-            try:
-                response = await self._client.post(url, json=body, timeout=httpx.Timeout(120.0, connect=5.0))
-            except httpx.TransportError as exc:
-                raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+            response = await fetch(self._client, url, json=body, deadline_s=TOKENIZE_DEADLINE_S)
         if response.status_code != 200:
-            raise UserError(f"{url} answered {response.status_code}: {response.text[:200]!r}")
-        try:
-            return response.json()
-        except ValueError:
-            raise UserError(f"{url} did not return JSON") from None
+            raise UserError(f"{url} answered {parse_error_body(response.status_code, response.content)}")
+        if (data := json_of(response)) is None:
+            raise UserError(f"{url} did not return JSON")
+        return data
 
     async def _tokens(self, text: str) -> list[Any]:
         """Token ids (vLLM, llama.cpp) or offset records (TGI) of ``text``."""
@@ -210,7 +242,10 @@ class HttpTokenizer:
         if len(tokens) <= n_tokens:
             return text
         if self._kind == "tgi":
-            return text[: int(tokens[n_tokens - 1]["stop"])]
+            stop = tokens[n_tokens - 1].get("stop") if isinstance(tokens[n_tokens - 1], dict) else None
+            if not isinstance(stop, int) or isinstance(stop, bool) or not 0 <= stop <= len(text):
+                raise UserError(f"{self._root}/tokenize returned token offsets that do not fit the text")
+            return text[:stop]
         body: dict[str, Any] = {"tokens": tokens[:n_tokens]}
         if self._kind == "vllm":
             body["model"] = self._model
@@ -220,7 +255,7 @@ class HttpTokenizer:
             raise UserError(
                 f"{self._root}/detokenize returned an unexpected shape for server kind '{self._kind}'"
             )
-        return piece
+        return clean_text(piece)
 
 
 def make_tokenizer(client: httpx.AsyncClient, base_url: str, kind: str, model: str) -> Tokenizer:

@@ -8,6 +8,7 @@ also ends itself if this process dies (see the worker's docstring), so ``kill -9
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -189,32 +190,42 @@ def _read_announcement(proc: subprocess.Popen[bytes], deadline: float, log_path:
     return message
 
 
+def get_within(url: str, deadline_s: float) -> httpx.Response:
+    """GET ``url`` with one deadline for the whole call (``introspect.fetch``: httpx's own timeouts are per
+    read, so a server trickling its answer would hold the caller forever). Raises ServerUnreachable."""
+    from .introspect import fetch
+
+    async def get() -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            return await fetch(client, url, deadline_s=deadline_s, probe=True)
+
+    return asyncio.run(get())
+
+
 def wait_healthy(root: str, timeout_s: float, alive: Callable[[], bool] = lambda: True, poll_s: float = _POLL_S) -> None:
     """Poll ``root/health`` until 200 (llama.cpp, TGI and vLLM answer 503 or refuse while loading)."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=5.0) as client:
-        while True:
-            if not alive():
-                raise ServerUnreachable(f"the server behind {root} exited before it was healthy")
-            try:
-                if client.get(f"{root}/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() >= deadline:
-                raise ServerUnreachable(f"{root} was not healthy after {timeout_s:.0f} s")
-            time.sleep(poll_s)
+    while True:
+        if not alive():
+            raise ServerUnreachable(f"the server behind {root} exited before it was healthy")
+        try:
+            if get_within(f"{root}/health", 5.0).status_code == 200:
+                return
+        except ServerUnreachable:
+            pass
+        if time.monotonic() >= deadline:
+            raise ServerUnreachable(f"{root} was not healthy after {timeout_s:.0f} s")
+        time.sleep(poll_s)
 
 
 def _describe(root: str) -> tuple[str, int, int]:
     """(model id, total slots, per-slot context) as the server reports them."""
     try:
-        with httpx.Client(timeout=10.0) as client:
-            models = client.get(f"{root}/v1/models").raise_for_status().json()
-            props = client.get(f"{root}/props").raise_for_status().json()
+        models = json.loads(get_within(f"{root}/v1/models", 10.0).raise_for_status().content)
+        props = json.loads(get_within(f"{root}/props", 10.0).raise_for_status().content)
         return (str(models["data"][0]["id"]), int(props["total_slots"]),
                 int(props["default_generation_settings"]["n_ctx"]))
-    except (httpx.HTTPError, LookupError, TypeError, ValueError) as exc:
+    except (httpx.HTTPError, LookupError, TypeError, ValueError, RecursionError) as exc:
         raise ServerUnreachable(f"embedded llama.cpp server at {root} did not describe itself ({type(exc).__name__}: {exc})") from None
 
 
