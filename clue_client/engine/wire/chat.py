@@ -7,20 +7,15 @@ login page, an error object, bytes) is retried and says what the server sent ins
 
 from __future__ import annotations
 
-import html
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..outcome import Action, Outcome, ServerError, clean_text, count, loads, one_line, parse_error_body
+from ..outcome import Outcome, loads
 from ..reasoning import message_reasoning, reasoning_tokens
 from ..request import Request
+from .reading import answer, not_an_answer
 
 __all__ = ["ChatWire", "CHAT", "parse_completion", "not_an_answer"]
-
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]*>|\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,44 +72,6 @@ def parse_completion(body: bytes) -> Outcome:
             usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
     except (KeyError, IndexError, TypeError, AttributeError):
         return not_an_answer(body, data)
-    finish = choice.get("finish_reason")
-    model = data.get("model")
-    return Outcome(
-        Action.DONE,
-        payload={
-            "text": clean_text(content),
-            "reasoning": clean_text(reasoning) if reasoning else None,
-            "reasoning_tokens": reasoning_tokens(usage),
-            "finish_reason": clean_text(finish)[:64] if isinstance(finish, str) else None,
-            "prompt_tokens": count(usage.get("prompt_tokens")),
-            "completion_tokens": count(usage.get("completion_tokens")),
-            "model": clean_text(model)[:200] if isinstance(model, str) else None,
-        },
-    )
-
-
-def not_an_answer(body: bytes, parsed: Any) -> Outcome:
-    """A 2xx that carries no completion, as RETRY with the server's own words (``parsed``: the JSON, or the
-    parse error). A body cut short is a transient fault; anything else is what the server says to every request
-    when it is misconfigured, so it is a ``rejection`` the first-wave check and the breaker compare."""
-    if isinstance(parsed, Exception):
-        text = body.decode("utf-8", "replace").strip()
-        if text[:1] in ("{", "[") and isinstance(parsed, json.JSONDecodeError):  # cut short on the way: transient
-            return Outcome(Action.RETRY, f"HTTP 200 with malformed JSON ({len(body)} bytes; {parsed.msg})")
-        if text[:1] in ("{", "["):
-            said = f"JSON that cannot be read ({parsed})"
-        elif (title := _TITLE.search(body[:65536])) is not None or text[:1] == "<":
-            page = title.group(1).decode("utf-8", "replace") if title is not None else text[:2000]
-            said = "an HTML page: " + (_TAGS.sub(" ", html.unescape(page)).strip()[:200] or "(no text)")
-        elif not text:
-            said = "an empty body"
-        else:
-            said = f"a body that is not JSON ({parsed}): {text[:120]!r}"
-    elif isinstance(parsed, dict) and ("error" in parsed or parsed.get("object") == "error"):
-        said = f"an error instead of an answer: {parse_error_body(200, body)}"
-    elif isinstance(parsed, dict):
-        said = f"JSON without choices[0].message (keys: {', '.join(map(str, list(parsed)[:8])) or 'none'})"
-    else:
-        said = f"JSON that is not a completion object (a {type(parsed).__name__})"
-    said = one_line(said)
-    return Outcome(Action.RETRY, f"HTTP 200 but not a chat completion: {said}", rejection=ServerError(200, said))
+    return answer(content, reasoning=reasoning, reasoning_tokens=reasoning_tokens(usage),
+                  finish=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
+                  completion_tokens=usage.get("completion_tokens"), model=data.get("model"))

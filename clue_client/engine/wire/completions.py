@@ -14,21 +14,17 @@ TGI's ``truncate`` does). Each wire says it in its server's words:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..outcome import Action, Outcome
+from ..outcome import Outcome, loads
 from ..request import Request
+from .reading import answer, not_an_answer
 
 __all__ = ["CompletionsWire", "TgiGenerateWire", "COMPLETIONS", "VLLM_COMPLETIONS", "TGI_GENERATE", "TRUNCATE"]
 
 #: The canonical param: keep the last T prompt tokens.
 TRUNCATE = "truncate"
-
-
-def _unparseable(exc: Exception) -> Outcome:
-    return Outcome(Action.RETRY, f"unparseable response body ({type(exc).__name__})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +49,21 @@ class CompletionsWire:
 
     def parse(self, body: bytes) -> Outcome:
         try:
-            data = json.loads(body)
+            data = loads(body)
+        except ValueError as exc:
+            return not_an_answer(body, exc, "a completion")
+        try:
             choice = data["choices"][0]
             text = choice["text"]
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
             usage = data.get("usage") or {}
             if not isinstance(usage, dict):
-                raise TypeError("usage is not an object")
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            return _unparseable(exc)
-        return Outcome(Action.DONE, payload={
-            "text": text, "finish_reason": choice.get("finish_reason"), "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"), "model": data.get("model")})
+                usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return not_an_answer(body, data, "a completion")
+        return answer(text, finish=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
+                      completion_tokens=usage.get("completion_tokens"), model=data.get("model"))
 
 
 def _server_root(base_url: str) -> str:
@@ -94,18 +92,20 @@ class TgiGenerateWire:
 
     def parse(self, body: bytes) -> Outcome:
         try:
-            data = json.loads(body)
+            data = loads(body)
+        except ValueError as exc:
+            return not_an_answer(body, exc, "a TGI generation")
+        try:
             if isinstance(data, list):  # some TGI versions answer a one-element list
                 data = data[0]
             text = data["generated_text"]
             if not isinstance(text, str):
                 raise TypeError("generated_text is not a string")
             details = data.get("details") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            return _unparseable(exc)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return not_an_answer(body, data, "a TGI generation")
         finish = details.get("finish_reason") if isinstance(details, dict) else None
-        return Outcome(Action.DONE, payload={"text": text, "finish_reason": finish, "prompt_tokens": None,
-                                             "completion_tokens": None, "model": None})
+        return answer(text, finish=finish)
 
 
 COMPLETIONS = CompletionsWire()

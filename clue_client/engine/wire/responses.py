@@ -10,13 +10,13 @@ the reasoning: that is a truncated answer (``finish_reason: "length"``), counted
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ...errors import UserError
-from ..outcome import Action, Outcome
+from ..outcome import Action, Outcome, clean_text, loads, one_line
 from ..request import Request
+from .reading import answer, not_an_answer
 
 __all__ = ["ResponsesWire", "RESPONSES", "parse_response"]
 
@@ -66,41 +66,39 @@ def _reasoning(output: list[Any]) -> str | None:
     return "\n".join(p for p in parts if p) or None
 
 
-def _reasoning_tokens(usage: Mapping[str, Any]) -> int | None:
+def _reasoning_tokens(usage: Mapping[str, Any]) -> Any:
     details = usage.get("output_tokens_details")
-    value = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return details.get("reasoning_tokens") if isinstance(details, Mapping) else None
 
 
 def parse_response(body: bytes) -> Outcome:
-    """A 2xx Responses body: DONE with the chat-shaped payload, or RETRY when it is not a finished response."""
+    """A 2xx Responses body: DONE with the chat-shaped payload, or RETRY (saying what the server sent) when it is
+    not a finished response."""
     try:
-        data = json.loads(body)
+        data = loads(body)
+    except ValueError as exc:
+        return not_an_answer(body, exc, "a Responses API answer")
+    try:
         status = data.get("status")
         if status in _NOT_DONE:
             error = data.get("error") if isinstance(data.get("error"), Mapping) else {}
-            return Outcome(Action.RETRY, f"response {status}: {error.get('message') or error.get('code') or 'no answer'}")
+            said = error.get("message") or error.get("code") or "no answer"
+            return Outcome(Action.RETRY, one_line(f"response {status}: {clean_text(str(said))}"))
         output = data["output"]
         if not isinstance(output, list):
             raise TypeError("output is not a list")
         usage = data.get("usage") or {}
         if not isinstance(usage, dict):
-            raise TypeError("usage is not an object")
+            usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
         details = data.get("incomplete_details") or {}
         reason = details.get("reason") if isinstance(details, Mapping) else None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return Outcome(Action.RETRY, f"unparseable response body ({type(exc).__name__})")
+    except (KeyError, TypeError, AttributeError):
+        return not_an_answer(body, data, "a Responses API answer")
     text = "".join(t for item in _items(output, "message") for t in _texts(item.get("content"), "output_text"))
-    finish = _FINISH.get(reason, reason or "length") if status == "incomplete" else "stop"
-    return Outcome(
-        Action.DONE,
-        payload={
-            "text": text,
-            "reasoning": _reasoning(output),
-            "reasoning_tokens": _reasoning_tokens(usage),
-            "finish_reason": finish,
-            "prompt_tokens": usage.get("input_tokens"),
-            "completion_tokens": usage.get("output_tokens"),
-            "model": data.get("model"),
-        },
-    )
+    if status == "incomplete":
+        finish = _FINISH.get(reason, reason) if isinstance(reason, str) else "length"
+    else:
+        finish = "stop"
+    return answer(text, reasoning=_reasoning(output), reasoning_tokens=_reasoning_tokens(usage), finish=finish,
+                  prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+                  model=data.get("model"))
