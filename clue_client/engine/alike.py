@@ -135,6 +135,7 @@ class Alike:
         if has_control:
             if streak >= MIN_ALIKE and streak >= 2 * self._asked_at:  # asked again only as the streak doubles
                 self._asked_at = streak
+                self._open.clear()  # nothing new is sent while the control is out: it may refuse everything
                 return True
         elif streak >= self.wave >= MIN_ALIKE:
             self._trip(f"endpoint '{self.endpoint.name}': all {streak} first request(s) got the same {self._kind()}, "
@@ -153,6 +154,7 @@ class Alike:
             self._trip(f"endpoint '{self.endpoint.name}' now gives every request the same {self._kind()}, even "
                        f"one it answered before ({len(self._keys)} in a row; none stored, rerun the same command "
                        f"once the cause is fixed): {control.rejection}")
+        self._open.set()  # a control that failed otherwise judges nothing: sending goes on
 
     def settle(self, result: Result) -> list[Result]:
         """A final result in: the results to hand on now (a refusal of the streak is held, or dropped once the
