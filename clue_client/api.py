@@ -177,13 +177,17 @@ def evaluate(endpoint: str, tasks: str | Sequence[str] = "all", data_dir: str | 
     defaults); ``options``: any other ``clue run`` flag as a keyword, dashes as underscores (``run_options()``
     lists them): ``limit=5``, ``no_bertscore=True``, ``reasoning_effort="low"``, ``fail_under={"mednli": 40}``.
     """
-    from .commands.run import default_out
+    from .commands.run import default_out, endpoint_names
     from .config import resolve_endpoint
 
     parser = _run_parser()
     given = {"endpoint": endpoint, "tasks": tasks, "data_dir": data_dir, "out": out, "quiet": not progress}
     args = parser.parse_args(_argv(parser, given, options))
-    folder = args.out or default_out(resolve_endpoint(args.endpoint, args.config))
+    names = endpoint_names(args.endpoint)
+    if len(names) != 1:
+        raise UserError(f"evaluate takes one endpoint, not {len(names)} ({', '.join(names)}): call it once per "
+                        "endpoint, or run `clue run --endpoint A --endpoint B` for several at once")
+    folder = args.out or default_out(resolve_endpoint(names[0], args.config))
 
     def run() -> None:  # exit code 3 (errors, samples missing) shows as Evaluation.complete
         with _silenced(progress):

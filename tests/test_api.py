@@ -94,11 +94,12 @@ def test_every_clue_run_flag_is_a_keyword_and_works_as_one(server: FakeServer, t
     ({"no_umls": "yes"}, "evaluate(): no_umls takes True or False, not 'yes'"),
     ({"dry_run": True}, "evaluate(): dry_run: sends nothing"),
     ({"tasks": "mednli,nosuchtask"}, "nosuchtask"),
+    ({"endpoint": "a,b", "out": None}, "evaluate takes one endpoint, not 2 (a, b)"),
 ])
 def test_mistakes_are_the_one_line_user_errors_of_the_cli(server: FakeServer, tmp_path: Path, options: dict,
                                                           expected: str) -> None:
     with pytest.raises(UserError) as caught:
-        evaluate(server.base_url, data_dir=SAMPLES, out=tmp_path / "run", **options)
+        evaluate(**{"endpoint": server.base_url, "data_dir": SAMPLES, "out": tmp_path / "run", **options})
     assert expected in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "run").exists(), "refused before anything was written"
 
