@@ -9,12 +9,14 @@ gated models and nowhere else: the endpoint's own key never goes to the Hub.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from ..engine.outcome import loads
 from ..errors import ServerUnreachable, UserError
 from ..protocols.render import ChatTemplate, special_tokens_of
 
@@ -22,6 +24,8 @@ __all__ = ["HUB_URL", "hub_chat_template", "parse_hf_revision"]
 
 HUB_URL = "https://huggingface.co"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Seconds one Hub file may take in all (a tokenizer_config.json is a few KB).
+DEADLINE_S = 60.0
 
 
 def parse_hf_revision(value: str, model: str) -> tuple[str, str]:
@@ -35,9 +39,15 @@ def parse_hf_revision(value: str, model: str) -> tuple[str, str]:
 
 
 async def _get(client: httpx.AsyncClient, url: str, repo: str, revision: str) -> httpx.Response | None:
-    """The file, or None where the repository has no such file (404)."""
+    """The file, or None where the repository has no such file (404). One deadline for the whole call (httpx's
+    timeouts are per read); the Hub's own redirects (a renamed repository, its CDN) are followed, and httpx
+    drops ``HF_TOKEN`` on a redirect to another host."""
     try:
-        response = await client.get(url)
+        async with asyncio.timeout(DEADLINE_S):
+            response = await client.get(url)
+    except TimeoutError:
+        raise ServerUnreachable(f"{url} did not answer within {DEADLINE_S:g} s; set HF_ENDPOINT for a mirror, or pass "
+                                "--chat-template FILE") from None
     except httpx.HTTPError as exc:
         raise ServerUnreachable(f"cannot reach {url} ({type(exc).__name__}); set HF_ENDPOINT for a mirror, or pass "
                                 "--chat-template FILE") from None
@@ -73,7 +83,7 @@ async def hub_chat_template(repo: str, revision: str) -> ChatTemplate:
                             f"a revision '{revision}'? (--hf-revision OWNER/NAME@REV names another repository; "
                             "--chat-template FILE gives the template directly)")
         try:
-            config = response.json()
+            config = loads(response.content)
         except ValueError:
             raise UserError(f"{where}/tokenizer_config.json is not JSON") from None
         template = _template_of(config)

@@ -283,10 +283,7 @@ async def has_completions_route(client: httpx.AsyncClient, base_url: str) -> boo
     """Does the server serve ``/v1/completions`` (raw prompts)? Asked with an empty body, which carries no
     prompt: a server with the route refuses it as incomplete (400/422), one without answers 404 or 405."""
     url = f"{base_url.rstrip('/')}/completions"
-    try:
-        response = await client.post(url, json={}, timeout=PROBE_TIMEOUT)
-    except httpx.TransportError as exc:
-        raise ServerUnreachable(f"cannot reach {url}: {type(exc).__name__}") from None
+    response = await fetch(client, url, json={}, base_url=base_url)
     return response.status_code not in (404, 405)
 
 
