@@ -123,6 +123,8 @@ def test_next_steps_name_the_report_and_a_comparison_with_a_run_beside_it(tmp_pa
     runs = tmp_path / "runs"
     with FakeServer() as server:
         first = run_clue(*args, "--endpoint", server.base_url, "--out", str(runs / "a"))
+        (runs / "z").mkdir()  # a newer run under the other protocol: compare would refuse it, so it is not named
+        (runs / "z" / "results.json").write_text('{"protocol": "2024", "tasks": {}}')
         second = run_clue(*args, "--endpoint", server.base_url, "--out", str(runs / "b"))
     steps = lambda proc: [line.removeprefix("next: ") for line in proc.stderr.splitlines() if line.startswith("next: ")]
     assert steps(first) == [f"clue report {runs / 'a'} --html report.html"]

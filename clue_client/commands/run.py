@@ -344,13 +344,28 @@ def _report(summary: RunSummary, out: Path, floors: dict[str, float], exclude_re
 
 
 def next_steps(out: Path) -> list[str]:
-    """The report of this run; and, when other finished runs sit beside it, the comparison with the newest."""
+    """The report of this run; and, when other finished runs of the same CLUE protocol sit beside it (compare
+    refuses runs of two protocols), the comparison with the newest."""
     steps = [f"clue report {shlex.quote(str(out))} --html report.html"]
-    others = [p for p in out.parent.iterdir() if p != out and (p / "results.json").is_file()] if out.parent.is_dir() else []
+    protocol = _protocol_of(out)
+    others = [p for p in out.parent.iterdir() if p != out and (p / "results.json").is_file()
+              and _protocol_of(p) == protocol] if out.parent.is_dir() else []
     if others:
         baseline = max(others, key=lambda p: (p / "results.json").stat().st_mtime)
         steps.append(f"clue compare {shlex.quote(str(baseline))} {shlex.quote(str(out))}")
     return steps
+
+
+def _protocol_of(run_dir: Path) -> str | None:
+    """The protocol a run folder's results were made under (a folder from before protocols: 2025's); None when
+    its results.json cannot be read (it is then no candidate for a comparison)."""
+    from ..untrusted_json import loads
+
+    try:
+        data = loads((run_dir / "results.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return str(data.get("protocol") or "2025") if isinstance(data, dict) else None
 
 
 def _missed_floors(results: dict[str, Any], floors: dict[str, float]) -> list[str]:
