@@ -72,9 +72,8 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
     """
     from .engine.hosted_rules import request_rules
     from .protocols import get_protocol
-    from .runner import (build_samples, check_credentialed, check_protocol, http_client, key_material, require_data,
-                         requests_for, resolve_model, with_repeats)
-    from .shards import in_shard
+    from .runner import (build_samples, check_credentialed, check_protocol, http_client, require_data, resolve_model,
+                         keyed_requests)
 
     endpoint = options.endpoint
     check_credentialed(endpoint, options.tasks)
@@ -92,11 +91,8 @@ async def plan_run(options: Any) -> tuple[str, list[TaskPlan]]:
             model, _ = await resolve_model(client, endpoint, None)
         frames, notes = await build_samples(client, endpoint, model, options)
     identity = endpoint.identity(model)
-    keys = key_material(options, notes)
-    rules = request_rules(endpoint, model)
-    by_task = {task: (frame.height, [r for r in requests_for(with_repeats(frame, options.repeats), identity, rules, **keys)[1]
-                                     if in_shard(r.key, options.shard)])
-               for task, frame in frames.items()}
+    built = keyed_requests(options, identity, request_rules(endpoint, model), frames, notes)
+    by_task = {task: (frames[task].height, requests) for task, (_, requests) in built.items()}
     return model, plan_tasks(by_task, options.out / "store.sqlite", endpoint.prices())
 
 

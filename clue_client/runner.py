@@ -35,7 +35,7 @@ from .store import STORED_KEY, Store, read_manifest, utc_now, write_manifest
 __all__ = [
     "RunOptions", "RunSummary", "PreparedRun", "prepare_run", "run_evaluation", "check_credentialed",
     "score_run_dir", "resolve_model", "offline_model", "build_samples", "require_data", "requests_for", "check_rerun",
-    "with_repeats", "send_missing",
+    "with_repeats", "send_missing", "keyed_requests",
 ]
 
 log = logging.getLogger(__name__)
@@ -385,13 +385,24 @@ def write_prepared(options: RunOptions, endpoint: Endpoint, model: str, server_m
         manifest.update({k: v for k, v in earlier.items() if k.startswith("batch_") or k == STORED_KEY})
     write_manifest(options.out, manifest)
     unique: dict[str, Request] = {}
-    rules, keys = request_rules(endpoint, model), key_material(options, notes)
-    for task_id, frame in frames.items():  # samples/ hold every prompt, whatever the shard: merge checks them
-        keyed, requests = requests_for(with_repeats(frame, options.repeats), identity, rules, **keys)
+    rules = request_rules(endpoint, model)
+    for task_id, (keyed, requests) in keyed_requests(options, identity, rules, frames, notes).items():
         replace_atomically(options.out / "samples" / f"{task_id}.parquet", keyed.write_parquet)
-        unique.update((r.key, r) for r in requests if in_shard(r.key, options.shard))  # the same prompt twice: once
+        unique.update((r.key, r) for r in requests)  # the same prompt twice is sent once
     wire = protocol_wire(get_protocol(options.protocol), notes.get("server_kind", endpoint.kind)) or wire_for(rules.api)
     return PreparedRun(endpoint, model, manifest, list(unique.values()), wire)
+
+
+def keyed_requests(options: RunOptions, identity: str, rules: RequestRules, frames: dict[str, pl.DataFrame],
+                 notes: dict[str, Any]) -> dict[str, tuple[pl.DataFrame, list[Request]]]:
+    """Per task: every prompt keyed (× ``--repeats``; samples/ hold them all, whatever the shard: merge checks
+    them) and the Requests of this run's shard. One place for online runs, batch export and the dry-run plan."""
+    keys = key_material(options, notes)
+    out = {}
+    for task_id, frame in frames.items():
+        keyed, requests = requests_for(with_repeats(frame, options.repeats), identity, rules, **keys)
+        out[task_id] = keyed, [r for r in requests if in_shard(r.key, options.shard)]
+    return out
 
 
 async def run_evaluation(
