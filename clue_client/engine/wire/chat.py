@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..outcome import Outcome, loads
+from ..outcome import Outcome
 from ..reasoning import message_reasoning, reasoning_tokens
 from ..request import Request
-from .reading import answer, not_an_answer
+from .reading import answer, not_an_answer, read_answer, usage_of
 
 __all__ = ["ChatWire", "CHAT", "parse_completion", "not_an_answer"]
 
@@ -51,27 +51,22 @@ def _parts(content: list[Any], kind: str) -> str | None:
 
 def parse_completion(body: bytes) -> Outcome:
     """A 2xx body: DONE with the payload, or RETRY saying what the server sent when it is not a chat completion."""
-    try:
-        data = loads(body)
-    except ValueError as exc:
-        return not_an_answer(body, exc)
-    try:
-        choice = data["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        reasoning = message_reasoning(message)
-        if content is None:  # a thinking model cut off before its answer: never score its thoughts
-            content = ""
-        elif isinstance(content, list):  # Mistral: text parts, and thinking parts for its reasoning models
-            reasoning = reasoning or _parts(content, "thinking")
-            content = _parts(content, "text") or ""
-        if not isinstance(content, str):
-            raise TypeError("content is not a string")
-        usage = data.get("usage") or {}
-        if not isinstance(usage, dict):
-            usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return not_an_answer(body, data)
+    return read_answer(body, "a chat completion", _chat_answer)
+
+
+def _chat_answer(data: Any) -> Outcome:
+    choice = data["choices"][0]
+    message = choice["message"]
+    content = message.get("content")
+    reasoning = message_reasoning(message)
+    if content is None:  # a thinking model cut off before its answer: never score its thoughts
+        content = ""
+    elif isinstance(content, list):  # Mistral: text parts, and thinking parts for its reasoning models
+        reasoning = reasoning or _parts(content, "thinking")
+        content = _parts(content, "text") or ""
+    if not isinstance(content, str):
+        raise TypeError("content is not a string")
+    usage = usage_of(data)
     return answer(content, reasoning=reasoning, reasoning_tokens=reasoning_tokens(usage),
                   finish=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
                   completion_tokens=usage.get("completion_tokens"), model=data.get("model"))

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..outcome import Outcome, loads
+from ..outcome import Outcome
 from ..request import Request
-from .reading import answer, not_an_answer
+from .reading import answer, read_answer, usage_of
 
 __all__ = ["CompletionsWire", "TgiGenerateWire", "COMPLETIONS", "VLLM_COMPLETIONS", "TGI_GENERATE", "TRUNCATE"]
 
@@ -48,22 +48,27 @@ class CompletionsWire:
         return body
 
     def parse(self, body: bytes) -> Outcome:
-        try:
-            data = loads(body)
-        except ValueError as exc:
-            return not_an_answer(body, exc, "a completion")
-        try:
-            choice = data["choices"][0]
-            text = choice["text"]
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-            usage = data.get("usage") or {}
-            if not isinstance(usage, dict):
-                usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return not_an_answer(body, data, "a completion")
-        return answer(text, finish=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
-                      completion_tokens=usage.get("completion_tokens"), model=data.get("model"))
+        return read_answer(body, "a completion", _completion_answer)
+
+
+def _completion_answer(data: Any) -> Outcome:
+    choice = data["choices"][0]
+    text = choice["text"]
+    if not isinstance(text, str):
+        raise TypeError("text is not a string")
+    usage = usage_of(data)
+    return answer(text, finish=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
+                  completion_tokens=usage.get("completion_tokens"), model=data.get("model"))
+
+
+def _generation_answer(data: Any) -> Outcome:
+    if isinstance(data, list):  # some TGI versions answer a one-element list
+        data = data[0]
+    text = data["generated_text"]
+    if not isinstance(text, str):
+        raise TypeError("generated_text is not a string")
+    details = data.get("details")
+    return answer(text, finish=details.get("finish_reason") if isinstance(details, dict) else None)
 
 
 def _server_root(base_url: str) -> str:
@@ -91,21 +96,7 @@ class TgiGenerateWire:
         return {"inputs": request.prompt, "parameters": parameters, "stream": False}
 
     def parse(self, body: bytes) -> Outcome:
-        try:
-            data = loads(body)
-        except ValueError as exc:
-            return not_an_answer(body, exc, "a TGI generation")
-        try:
-            if isinstance(data, list):  # some TGI versions answer a one-element list
-                data = data[0]
-            text = data["generated_text"]
-            if not isinstance(text, str):
-                raise TypeError("generated_text is not a string")
-            details = data.get("details") or {}
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return not_an_answer(body, data, "a TGI generation")
-        finish = details.get("finish_reason") if isinstance(details, dict) else None
-        return answer(text, finish=finish)
+        return read_answer(body, "a TGI generation", _generation_answer)
 
 
 COMPLETIONS = CompletionsWire()

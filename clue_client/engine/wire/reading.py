@@ -8,14 +8,34 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import Any
+from typing import Any, Callable, Mapping
 
-from ..outcome import Action, Outcome, ServerError, clean_text, count, one_line, parse_error_body
+from ..outcome import Action, Outcome, ServerError, clean_text, count, loads, one_line, parse_error_body
 
-__all__ = ["answer", "not_an_answer"]
+__all__ = ["read_answer", "answer", "usage_of", "not_an_answer"]
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]*>|\s+")
+
+
+def read_answer(body: bytes, what: str, extract: Callable[[Any], Outcome]) -> Outcome:
+    """``extract(data)`` of the body read as untrusted JSON; a body that is not JSON, or JSON that ``extract``
+    finds no answer in (a missing key, a wrong type: it raises), is ``not_an_answer``: what the server sent."""
+    try:
+        data = loads(body)
+    except ValueError as exc:
+        return not_an_answer(body, exc, what)
+    try:
+        return extract(data)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return not_an_answer(body, data, what)
+
+
+def usage_of(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``usage`` when it is an object; else empty (usage is bookkeeping: a wrong one costs the token counts,
+    not the answer)."""
+    usage = data.get("usage")
+    return usage if isinstance(usage, dict) else {}
 
 
 def answer(text: str, *, reasoning: str | None = None, reasoning_tokens: int | None = None, finish: Any = None,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ...errors import UserError
-from ..outcome import Action, Outcome, clean_text, loads, one_line
+from ..outcome import Action, Outcome, clean_text, one_line
 from ..request import Request
-from .reading import answer, not_an_answer
+from .reading import answer, read_answer, usage_of
 
 __all__ = ["ResponsesWire", "RESPONSES", "parse_response"]
 
@@ -74,28 +74,23 @@ def _reasoning_tokens(usage: Mapping[str, Any]) -> Any:
 def parse_response(body: bytes) -> Outcome:
     """A 2xx Responses body: DONE with the chat-shaped payload, or RETRY (saying what the server sent) when it is
     not a finished response."""
-    try:
-        data = loads(body)
-    except ValueError as exc:
-        return not_an_answer(body, exc, "a Responses API answer")
-    try:
-        status = data.get("status")
-        if status in _NOT_DONE:
-            error = data.get("error") if isinstance(data.get("error"), Mapping) else {}
-            said = error.get("message") or error.get("code") or "no answer"
-            return Outcome(Action.RETRY, one_line(f"response {status}: {clean_text(str(said))}"))
-        output = data["output"]
-        if not isinstance(output, list):
-            raise TypeError("output is not a list")
-        usage = data.get("usage") or {}
-        if not isinstance(usage, dict):
-            usage = {}  # usage is bookkeeping: a wrong one costs the token counts, not the answer
-        details = data.get("incomplete_details") or {}
-        reason = details.get("reason") if isinstance(details, Mapping) else None
-    except (KeyError, TypeError, AttributeError):
-        return not_an_answer(body, data, "a Responses API answer")
+    return read_answer(body, "a Responses API answer", _response_answer)
+
+
+def _response_answer(data: Any) -> Outcome:
+    status = data.get("status")
+    if status in _NOT_DONE:
+        error = data.get("error") if isinstance(data.get("error"), Mapping) else {}
+        said = error.get("message") or error.get("code") or "no answer"
+        return Outcome(Action.RETRY, one_line(f"response {status}: {clean_text(str(said))}"))
+    output = data["output"]
+    if not isinstance(output, list):
+        raise TypeError("output is not a list")
+    usage = usage_of(data)
     text = "".join(t for item in _items(output, "message") for t in _texts(item.get("content"), "output_text"))
     if status == "incomplete":
+        details = data.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
         finish = _FINISH.get(reason, reason) if isinstance(reason, str) else "length"
     else:
         finish = "stop"
